@@ -1,0 +1,1 @@
+"""Organization administration: users and services (ADMIN only)."""

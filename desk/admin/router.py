@@ -1,0 +1,5 @@
+"""HTTP routes of desk.admin."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

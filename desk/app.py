@@ -1,0 +1,60 @@
+"""Builds the FastAPI application; engines and clients are made in its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from desk.admin.router import router as admin_router
+from desk.attachments.router import router as attachments_router
+from desk.auth.router import router as auth_router
+from desk.db.engine import create_engine, create_sessionmaker
+from desk.http.errors import install_error_handlers
+from desk.http.health import router as health_router
+from desk.notifications.router import router as notifications_router
+from desk.settings import Settings, get_settings
+from desk.sla.router import router as sla_router
+from desk.temporal import TemporalConnection
+from desk.tickets.router import router as tickets_router
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(
+    settings: Settings | None = None, *, temporal_client: Client | None = None
+) -> FastAPI:
+    """The ASGI app. Tests pass their own settings and, optionally, a connected client."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.temporal = TemporalConnection(settings, temporal_client)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="ATUM Desk",
+        version="0.1.0",
+        description="A service desk whose every ticket is a durable Temporal workflow.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(auth_router, prefix=f"{API_PREFIX}/auth", tags=["auth"])
+    app.include_router(admin_router, prefix=f"{API_PREFIX}/admin", tags=["admin"])
+    app.include_router(sla_router, prefix=f"{API_PREFIX}/admin", tags=["sla"])
+    app.include_router(tickets_router, prefix=API_PREFIX, tags=["tickets"])
+    app.include_router(attachments_router, prefix=f"{API_PREFIX}/attachments", tags=["attachments"])
+    app.include_router(
+        notifications_router, prefix=f"{API_PREFIX}/notifications", tags=["notifications"]
+    )
+    return app

@@ -1,0 +1,1 @@
+"""Files on tickets: streamed to disk, hashed, scoped to the tenant."""

@@ -1,0 +1,5 @@
+"""HTTP routes of desk.attachments."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

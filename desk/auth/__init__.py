@@ -1,0 +1,1 @@
+"""Organizations, users, login, tokens and the dependencies that scope every request."""

@@ -1,0 +1,5 @@
+"""HTTP routes of desk.auth."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

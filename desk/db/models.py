@@ -1,0 +1,26 @@
+"""Imports every ORM model so the metadata is complete (Alembic, mapper configuration)."""
+
+from desk.admin.models import Service
+from desk.attachments.models import Attachment
+from desk.auth.models import Organization, RefreshToken, User
+from desk.db.base import Base
+from desk.notifications.models import Notification, Webhook, WebhookDelivery
+from desk.sla.models import BusinessCalendar, SlaPolicy
+from desk.tickets.models import AuditLog, Comment, Ticket
+
+__all__ = [
+    "Attachment",
+    "AuditLog",
+    "Base",
+    "BusinessCalendar",
+    "Comment",
+    "Notification",
+    "Organization",
+    "RefreshToken",
+    "Service",
+    "SlaPolicy",
+    "Ticket",
+    "User",
+    "Webhook",
+    "WebhookDelivery",
+]

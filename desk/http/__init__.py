@@ -1,0 +1,1 @@
+"""HTTP plumbing: error mapping, request-scoped dependencies, pagination."""

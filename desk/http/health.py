@@ -1,0 +1,50 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+async def _database_ok(request: Request) -> bool:
+    try:
+        async with request.app.state.engine.connect() as connection:
+            await asyncio.wait_for(connection.execute(text("SELECT 1")), timeout=3)
+        return True
+    except Exception:
+        return False
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Ready when the database and Temporal both answer; 503 naming whichever does not."""
+    database, temporal = await asyncio.gather(
+        _database_ok(request), request.app.state.temporal.ping()
+    )
+    checks = {
+        "database": "ok" if database else "unavailable",
+        "temporal": "ok" if temporal else "unavailable",
+    }
+    if database and temporal:
+        return JSONResponse({"status": "ok", "checks": checks})
+    down = [name for name, state in checks.items() if state != "ok"]
+    return JSONResponse(
+        status_code=503,
+        content={
+            "detail": f"not ready: {', '.join(down)} unavailable",
+            "code": "not_ready",
+            "checks": checks,
+        },
+        headers={"Retry-After": "5"},
+    )

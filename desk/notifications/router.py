@@ -1,0 +1,5 @@
+"""HTTP routes of desk.notifications."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

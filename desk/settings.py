@@ -1,0 +1,76 @@
+"""Runtime settings, read from the environment (prefix ``DESK_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_JWT_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused outside dev mode
+
+
+class Settings(BaseSettings):
+    """Every knob of the API, the worker and ``desk dev``; see the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="DESK_", env_file=".env", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    database_url: str = "sqlite+aiosqlite:///./data/desk.db"
+    database_pool_size: int = 10
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "atum-desk"
+
+    jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_issuer: str = "atum-desk"
+    jwt_audience: str = "atum-desk-api"
+    access_token_minutes: int = Field(15, gt=0)
+    refresh_token_days: int = Field(14, gt=0)
+    login_max_failures: int = Field(5, gt=0)
+    login_lockout_minutes: int = Field(15, gt=0)
+
+    upload_dir: Path = Path("./data/uploads")
+    upload_max_bytes: int = Field(25 * 1024 * 1024, gt=0)
+    upload_max_per_ticket: int = Field(100, gt=0)
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "desk@localhost"
+    smtp_starttls: bool = False
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # `desk dev`: where the embedded pieces listen and keep their files.
+    data_dir: Path = Path("./data")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_outside_dev(self) -> Settings:
+        if self.env != "dev" and self.jwt_secret.get_secret_value() == DEFAULT_JWT_SECRET:
+            raise ValueError(
+                "DESK_JWT_SECRET is the built-in development secret; set a real one "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""SLA policies, business calendars and the pure business-time clock."""

@@ -1,0 +1,48 @@
+"""Business calendars and SLA policies, per organization."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from desk.db.base import Base, IdMixin, TimestampMixin
+from desk.db.types import JSONType
+
+
+class BusinessCalendar(IdMixin, TimestampMixin, Base):
+    __tablename__ = "business_calendars"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    # {"mon": [["09:00", "12:00"], ["13:00", "17:00"]], ...}; a missing day is closed.
+    weekly_hours: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    holidays: Mapped[list[str]] = mapped_column(JSONType, default=list)  # ISO dates
+
+
+class SlaPolicy(IdMixin, TimestampMixin, Base):
+    """Targets for one priority (optionally one service); no calendar means 24x7."""
+
+    __tablename__ = "sla_policies"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), default="")
+    priority: Mapped[str] = mapped_column(String(16))
+    service_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE")
+    )
+    calendar_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("business_calendars.id", ondelete="RESTRICT")
+    )
+    accept_minutes: Mapped[int | None]
+    first_response_minutes: Mapped[int]
+    resolution_minutes: Mapped[int]
+    warn_at_percent: Mapped[int] = mapped_column(default=80)
+    is_active: Mapped[bool] = mapped_column(default=True)

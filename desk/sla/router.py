@@ -1,0 +1,5 @@
+"""HTTP routes of desk.sla."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""HTTP routes of desk.tickets."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

