@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.tickets import TicketActivities
 from desk.settings import Settings
 
 
@@ -14,4 +15,5 @@ def build_activities(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> list[Callable[..., Any]]:
     """The activity callables the worker registers, bound to their dependencies."""
-    return []
+    tickets = TicketActivities(sessionmaker)
+    return [tickets.project_ticket]

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_task_queue: str = "atum-desk"
+    # How long an HTTP request waits for its ticket change to be applied and projected
+    # before answering 503 (the change is not lost: the workflow keeps retrying).
+    update_timeout_seconds: float = Field(10.0, gt=0)
 
     jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"

@@ -160,6 +160,35 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@pytest.fixture(scope="session")
+async def ticket_worker(
+    dev_server: WorkflowEnvironment, settings: Settings, sessionmaker
+) -> AsyncIterator[None]:
+    """A real worker (workflows + activities on the test database) polling the dev server."""
+    from worker import build_worker
+
+    async with build_worker(dev_server.client, settings, sessionmaker):
+        yield
+
+
+@pytest.fixture
+async def desk_app(
+    settings: Settings, dev_server: WorkflowEnvironment, ticket_worker: None
+) -> AsyncIterator[FastAPI]:
+    """The app wired to the dev server, with a worker running."""
+    application = create_app(settings, temporal_client=dev_server.client)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def desk(desk_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the app with Temporal and a worker behind it."""
+    transport = httpx.ASGITransport(app=desk_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://desk.test") as http:
+        yield http
+
+
 # --- Factories ------------------------------------------------------------------------
 
 

@@ -1,3 +1,5 @@
 """Temporal workflows. Every workflow class the worker runs is listed in WORKFLOWS."""
 
-WORKFLOWS: list[type] = []
+from workflows.ticket import TicketWorkflow
+
+WORKFLOWS: list[type] = [TicketWorkflow]

@@ -1,0 +1,22 @@
+"""Activities of the ticket workflow that touch the database."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from desk.tickets.contracts import ProjectionBatch
+from desk.tickets.projection import write_projection
+
+
+class TicketActivities:
+    """Bound to a session factory at worker start-up."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]):
+        self._sessionmaker = sessionmaker
+
+    @activity.defn(name="project_ticket")
+    async def project_ticket(self, batch: ProjectionBatch) -> None:
+        """Write the ticket row, new comments and audit lines in one transaction."""
+        async with self._sessionmaker() as session, session.begin():
+            await write_projection(session, batch)

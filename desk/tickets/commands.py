@@ -1,0 +1,162 @@
+"""The API's side of the ticket workflow: start it, send it updates, and turn every way a
+workflow call can fail into one HTTP answer (the only place that mapping lives)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from desk.errors import (
+    Conflict,
+    DeskError,
+    Forbidden,
+    InvalidTransition,
+    ServiceUnavailable,
+    Unprocessable,
+)
+from desk.settings import Settings
+from desk.temporal import ORGANIZATION_ID, TICKET_PRIORITY, TICKET_STATUS, ticket_workflow_id
+from desk.tickets.contracts import TicketInput, TicketState, TicketView
+from workflows.ticket import (
+    ERROR_FORBIDDEN,
+    ERROR_INVALID_TRANSITION,
+    ERROR_TICKET_CLOSED,
+    TicketWorkflow,
+)
+
+log = logging.getLogger("desk.tickets")
+
+T = TypeVar("T")
+
+SUMMARY_MAX = 200
+
+
+def ticket_closed() -> Conflict:
+    return Conflict("ticket is closed", code="ticket_closed", current_status="CLOSED", allowed=[])
+
+
+def workflow_summary(number: int, subject: str, priority: str) -> str:
+    """What the Temporal UI shows for the ticket: ``#42 Login issue · HIGH``."""
+    text = f"#{number} {subject} · {priority}"
+    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1] + "…"
+
+
+def map_workflow_error(exc: BaseException) -> DeskError:
+    """One HTTP answer for every way a workflow call fails."""
+    if isinstance(exc, WorkflowUpdateFailedError):
+        cause = exc.cause
+        if isinstance(cause, ApplicationError):
+            details = cause.details[0] if cause.details else {}
+            if cause.type == ERROR_INVALID_TRANSITION:
+                return InvalidTransition(
+                    cause.message,
+                    current_status=details.get("current_status", ""),
+                    allowed=list(details.get("allowed", [])),
+                )
+            if cause.type == ERROR_TICKET_CLOSED:
+                return ticket_closed()
+            if cause.type == ERROR_FORBIDDEN:
+                return Forbidden(cause.message, code="transition_forbidden")
+            return Unprocessable(cause.message, code="rejected")
+        log.error("ticket update failed: %s", exc)
+        return ServiceUnavailable("the ticket change failed; retry", code="update_failed")
+    if isinstance(exc, TimeoutError | WorkflowUpdateRPCTimeoutOrCancelledError):
+        return ServiceUnavailable(
+            "the change is accepted but not yet applied; retry with the same Idempotency-Key "
+            "to get its result",
+            code="update_pending",
+        )
+    if isinstance(exc, RPCError):
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            # The run is complete (closed) or gone from retention.
+            return ticket_closed()
+        log.warning("Temporal call failed: %s (%s)", exc.message, exc.status)
+        return ServiceUnavailable("workflow engine unavailable", code="workflow_engine_unavailable")
+    if isinstance(exc, OSError | RuntimeError):
+        log.warning("Temporal unreachable: %s", exc)
+        return ServiceUnavailable("workflow engine unavailable", code="workflow_engine_unavailable")
+    raise exc
+
+
+class TicketCommands:
+    """Starts ticket workflows and sends them updates, bounded in time."""
+
+    def __init__(self, client: Client, settings: Settings):
+        self._client = client
+        self._settings = settings
+
+    async def _bounded(self, call: Awaitable[T]) -> T:
+        try:
+            return await asyncio.wait_for(call, timeout=self._settings.update_timeout_seconds)
+        except DeskError:
+            raise
+        except Exception as exc:
+            raise map_workflow_error(exc) from exc
+
+    async def create(self, state: TicketState) -> TicketView:
+        """Start the ticket's workflow and return once its first projection is written.
+
+        Update-with-start with USE_EXISTING: a retried create (same ticket id) attaches to
+        the running workflow instead of starting a second one.
+        """
+        start = WithStartWorkflowOperation(
+            TicketWorkflow.run,
+            TicketInput(state=state),
+            id=ticket_workflow_id(state.ticket_id),
+            task_queue=self._settings.temporal_task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=workflow_summary(state.number, state.subject, state.priority),
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(TICKET_STATUS, state.status),
+                    SearchAttributePair(TICKET_PRIORITY, state.priority),
+                    SearchAttributePair(ORGANIZATION_ID, state.organization_id),
+                ]
+            ),
+        )
+        return await self._bounded(
+            self._client.execute_update_with_start_workflow(
+                TicketWorkflow.created,
+                start_workflow_operation=start,
+                id=f"create-{state.ticket_id}",
+                rpc_timeout=timedelta(seconds=self._settings.update_timeout_seconds),
+            )
+        )
+
+    async def update(
+        self, ticket_id: uuid.UUID, update: Any, request: Any, *, update_id: str | None
+    ) -> TicketView:
+        """Send one update (e.g. ``TicketWorkflow.accept``) and wait for its answer."""
+        handle = self._client.get_workflow_handle(ticket_workflow_id(ticket_id))
+        return await self._bounded(
+            handle.execute_update(
+                update,
+                request,
+                id=update_id or str(uuid.uuid4()),
+                rpc_timeout=timedelta(seconds=self._settings.update_timeout_seconds),
+            )
+        )
+
+    async def query_state(self, ticket_id: uuid.UUID) -> TicketState:
+        handle = self._client.get_workflow_handle(ticket_workflow_id(ticket_id))
+        return await self._bounded(handle.query(TicketWorkflow.state))

@@ -1,0 +1,108 @@
+"""Writes a ticket workflow's projection batch: the ticket row, its new comments and audit
+lines, in one transaction. Idempotent: a retried or late batch never moves a row backwards
+(the ``version`` guard) and never duplicates a comment or an audit line."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from desk.db.types import utcnow
+from desk.tickets.contracts import ProjectionBatch, TicketState
+from desk.tickets.models import AuditLog, Comment, Ticket
+
+_UUID_COLUMNS = {
+    "id",
+    "organization_id",
+    "service_id",
+    "requester_id",
+    "created_by_id",
+    "assigned_to",
+    "accepted_by",
+    "sla_policy_id",
+}
+# TicketState fields that are not ticket columns (workflow-only bookkeeping).
+_NOT_COLUMNS = {"ticket_id", "auto_close_days", "sla"}
+
+
+def _insert(session: AsyncSession, table: Table):
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _as_uuid(value: Any) -> uuid.UUID | None:
+    return None if value is None else uuid.UUID(str(value))
+
+
+def ticket_row(state: TicketState) -> dict[str, Any]:
+    """The ``tickets`` columns of a workflow state."""
+    row = {k: v for k, v in asdict(state).items() if k not in _NOT_COLUMNS}
+    row["id"] = state.ticket_id
+    for key in _UUID_COLUMNS & row.keys():
+        row[key] = _as_uuid(row[key])
+    row["updated_at"] = utcnow()
+    return row
+
+
+async def write_projection(session: AsyncSession, batch: ProjectionBatch) -> None:
+    """Upsert the ticket (only forwards), then its comments and audit lines."""
+    row = ticket_row(batch.state)
+    table = Ticket.__table__
+    insert = _insert(session, table).values(**row)
+    updatable = {k: insert.excluded[k] for k in row if k not in {"id", "created_at", "number"}}
+    await session.execute(
+        insert.on_conflict_do_update(
+            index_elements=[table.c.id],
+            set_=updatable,
+            where=table.c.version < insert.excluded.version,
+        )
+    )
+    ticket_id = row["id"]
+    organization_id = row["organization_id"]
+    if batch.comments:
+        await session.execute(
+            _insert(session, Comment.__table__)
+            .values(
+                [
+                    {
+                        "id": _as_uuid(c.comment_id),
+                        "organization_id": organization_id,
+                        "ticket_id": ticket_id,
+                        "author_id": _as_uuid(c.author_id),
+                        "content": c.content,
+                        "is_internal": c.is_internal,
+                        "created_at": c.at,
+                    }
+                    for c in batch.comments
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+    if batch.audit:
+        await session.execute(
+            _insert(session, AuditLog.__table__)
+            .values(
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "organization_id": organization_id,
+                        "ticket_id": ticket_id,
+                        "ticket_version": a.version,
+                        "actor_id": _as_uuid(a.actor_id),
+                        "action": a.action,
+                        "from_value": a.from_value,
+                        "to_value": a.to_value,
+                        "details": a.details,
+                        "is_internal": a.is_internal,
+                        "created_at": a.at,
+                    }
+                    for a in batch.audit
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["ticket_id", "ticket_version", "action"])
+        )

@@ -1,0 +1,220 @@
+"""Ticket reads (always tenant-scoped) and the database steps around a ticket command."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from desk.admin.models import Service
+from desk.auth.models import Organization, User
+from desk.enums import STAFF_ROLES, Priority, Role, TicketStatus
+from desk.errors import Forbidden, NotFound, Unprocessable
+from desk.http.pagination import decode_cursor, encode_cursor
+from desk.tickets.access import is_staff
+from desk.tickets.models import AuditLog, Comment, Ticket
+
+# Ticket ids derived from an Idempotency-Key live in their own UUID namespace.
+IDEMPOTENT_TICKET_NAMESPACE = uuid.UUID("6f1d3c5e-2b1a-4f0e-9d7c-8a4b2e1f0c3d")
+
+
+def idempotent_ticket_id(organization_id: uuid.UUID, caller_id: uuid.UUID, key: str) -> uuid.UUID:
+    """The same (caller, key) always names the same ticket, so a retried create finds it."""
+    return uuid.uuid5(IDEMPOTENT_TICKET_NAMESPACE, f"{organization_id}:{caller_id}:{key}")
+
+
+async def claim_ticket_number(session: AsyncSession, organization_id: uuid.UUID) -> tuple[int, int]:
+    """The organization's next human ticket number (#42), claimed atomically, and its
+    auto-close days (read in the same statement)."""
+    result = await session.execute(
+        update(Organization)
+        .where(Organization.id == organization_id)
+        .values(next_ticket_number=Organization.next_ticket_number + 1)
+        .returning(Organization.next_ticket_number, Organization.auto_close_days)
+    )
+    next_number, close_days = result.one()
+    return next_number - 1, close_days
+
+
+async def resolve_requester(
+    session: AsyncSession, caller: User, requester_id: uuid.UUID | None
+) -> uuid.UUID:
+    """Customers file for themselves; staff may file for an active customer of theirs."""
+    if requester_id is None or requester_id == caller.id:
+        return caller.id
+    if not is_staff(caller):
+        raise Forbidden("customers file tickets for themselves only", code="requester_forbidden")
+    requester = await session.get(User, requester_id)
+    if (
+        requester is None
+        or requester.organization_id != caller.organization_id
+        or requester.role != Role.CUSTOMER
+        or not requester.is_active
+    ):
+        raise Unprocessable(
+            "requester_id must be an active customer of your organization",
+            code="invalid_requester",
+        )
+    return requester.id
+
+
+async def check_service(
+    session: AsyncSession, organization_id: uuid.UUID, service_id: uuid.UUID | None
+) -> None:
+    if service_id is None:
+        return
+    service = await session.get(Service, service_id)
+    if service is None or service.organization_id != organization_id or not service.is_active:
+        raise Unprocessable(
+            "service_id must be an active service of your organization", code="invalid_service"
+        )
+
+
+async def check_assignee(
+    session: AsyncSession, organization_id: uuid.UUID, assignee_id: uuid.UUID | None
+) -> None:
+    """An assignee is an active agent, manager or admin of the same organization."""
+    if assignee_id is None:
+        return
+    assignee = await session.get(User, assignee_id)
+    if (
+        assignee is None
+        or assignee.organization_id != organization_id
+        or assignee.role not in STAFF_ROLES
+        or not assignee.is_active
+    ):
+        raise Unprocessable(
+            "assigned_to must be an active agent, manager or admin of your organization",
+            code="invalid_assignee",
+        )
+
+
+async def get_ticket(session: AsyncSession, ticket_id: uuid.UUID) -> Ticket:
+    ticket = await session.get(Ticket, ticket_id, populate_existing=True)
+    if ticket is None:
+        raise NotFound("ticket not found", code="ticket_not_found")
+    return ticket
+
+
+@dataclass(frozen=True)
+class TicketFilters:
+    status: TicketStatus | None = None
+    priority: Priority | None = None
+    assigned_to: uuid.UUID | None = None
+    requester_id: uuid.UUID | None = None
+    q: str | None = None
+    breached: bool | None = None
+    sla_due_before: datetime | None = None
+
+
+def visible_tickets(user: User) -> Select[tuple[Ticket]]:
+    """The tickets the caller may list: the organization's for staff, their own for a
+    customer."""
+    query = select(Ticket).where(Ticket.organization_id == user.organization_id)
+    if not is_staff(user):
+        query = query.where(Ticket.requester_id == user.id)
+    return query
+
+
+def _apply_filters(query: Select[tuple[Ticket]], f: TicketFilters) -> Select[tuple[Ticket]]:
+    if f.status is not None:
+        query = query.where(Ticket.status == f.status)
+    if f.priority is not None:
+        query = query.where(Ticket.priority == f.priority)
+    if f.assigned_to is not None:
+        query = query.where(Ticket.assigned_to == f.assigned_to)
+    if f.requester_id is not None:
+        query = query.where(Ticket.requester_id == f.requester_id)
+    if f.q:
+        query = query.where(func.lower(Ticket.subject).contains(f.q.lower(), autoescape=True))
+    breached = or_(
+        Ticket.sla_breached_at.is_not(None), Ticket.first_response_breached_at.is_not(None)
+    )
+    if f.breached is True:
+        query = query.where(breached)
+    elif f.breached is False:
+        query = query.where(~breached)
+    if f.sla_due_before is not None:
+        query = query.where(Ticket.sla_due_at < f.sla_due_before)
+    return query
+
+
+async def list_tickets(
+    session: AsyncSession,
+    user: User,
+    filters: TicketFilters,
+    *,
+    limit: int,
+    cursor: str | None,
+    oldest_first: bool = False,
+) -> tuple[list[Ticket], str | None]:
+    """One page of visible tickets, ordered by creation (keyset on created_at, id)."""
+    query = _apply_filters(visible_tickets(user), filters)
+    if cursor:
+        created_raw, id_raw = decode_cursor(cursor, 2)
+        try:
+            created_at, last_id = datetime.fromisoformat(created_raw), uuid.UUID(id_raw)
+        except (TypeError, ValueError) as exc:
+            raise Unprocessable("invalid cursor", code="invalid_cursor") from exc
+        if oldest_first:
+            query = query.where(
+                or_(
+                    Ticket.created_at > created_at,
+                    and_(Ticket.created_at == created_at, Ticket.id > last_id),
+                )
+            )
+        else:
+            query = query.where(
+                or_(
+                    Ticket.created_at < created_at,
+                    and_(Ticket.created_at == created_at, Ticket.id < last_id),
+                )
+            )
+    if oldest_first:
+        query = query.order_by(Ticket.created_at.asc(), Ticket.id.asc())
+    else:
+        query = query.order_by(Ticket.created_at.desc(), Ticket.id.desc())
+    rows = list((await session.execute(query.limit(limit + 1))).scalars())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor([last.created_at.isoformat(), str(last.id)])
+    return rows, next_cursor
+
+
+async def list_comments(
+    session: AsyncSession, ticket: Ticket, user: User, *, limit: int, offset: int
+) -> list[Comment]:
+    query = select(Comment).where(
+        Comment.ticket_id == ticket.id, Comment.organization_id == user.organization_id
+    )
+    if not is_staff(user):
+        query = query.where(Comment.is_internal.is_(False))
+    query = query.order_by(Comment.created_at.asc(), Comment.id.asc()).offset(offset).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+async def get_comment(session: AsyncSession, comment_id: uuid.UUID) -> Comment:
+    comment = await session.get(Comment, comment_id)
+    if comment is None:
+        raise NotFound("comment not found")
+    return comment
+
+
+async def list_events(
+    session: AsyncSession, ticket: Ticket, user: User, *, limit: int, offset: int
+) -> list[AuditLog]:
+    """The ticket's timeline, oldest first; customers do not see internal-only events."""
+    query = select(AuditLog).where(
+        AuditLog.ticket_id == ticket.id, AuditLog.organization_id == user.organization_id
+    )
+    if not is_staff(user):
+        query = query.where(AuditLog.is_internal.is_(False))
+    query = query.order_by(
+        AuditLog.created_at.asc(), AuditLog.ticket_version.asc(), AuditLog.id.asc()
+    )
+    return list((await session.execute(query.offset(offset).limit(limit))).scalars())

@@ -1,0 +1,448 @@
+"""TicketWorkflow: the single writer of a ticket's status, assignee, priority and SLA clock.
+
+Requests arrive as Workflow Updates. A validator (the pure rules of
+``desk.tickets.lifecycle``) rejects what may not happen, so a rejected request never enters
+history. An accepted update changes the state at once and then waits until the projector
+loop in ``run`` has written that state (and the audit lines and comments that came with it)
+to the database in one transaction; only then does the caller get its answer.
+
+The projector coalesces: whatever accumulated while a write was in flight goes out in the
+next write. If the database is down the write is retried with backoff for as long as it
+takes; nothing accepted is lost.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from desk.enums import Priority, Role, TicketStatus
+    from desk.temporal import ASSIGNEE_ID, ORGANIZATION_ID, TICKET_PRIORITY, TICKET_STATUS
+    from desk.tickets import lifecycle
+    from desk.tickets.contracts import (
+        AcceptRequest,
+        ActorRef,
+        AssignRequest,
+        AuditItem,
+        CommentItem,
+        CommentRequest,
+        PriorityRequest,
+        ProjectionBatch,
+        StatusRequest,
+        TicketInput,
+        TicketState,
+        TicketView,
+    )
+
+# Continue-as-new well before Temporal's per-run cap of 2,000 updates.
+MAX_UPDATES_PER_RUN = 1_000
+# How many applied update ids travel across continue-as-new for idempotent retries.
+RECENT_UPDATES_KEPT = 500
+
+PROJECTION_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=0,  # forever: an accepted change must reach the database
+)
+
+# ApplicationError types the API maps to HTTP statuses (desk.tickets.commands).
+ERROR_INVALID_TRANSITION = "InvalidTransition"
+ERROR_FORBIDDEN = "Forbidden"
+ERROR_TICKET_CLOSED = "TicketClosed"
+
+AUTO_CLOSE_TIMER = "Auto-close resolved ticket"
+
+
+def _actor(ref: ActorRef) -> lifecycle.Actor:
+    return lifecycle.Actor(id=ref.id, role=Role(ref.role))
+
+
+@workflow.defn
+class TicketWorkflow:
+    @workflow.init
+    def __init__(self, input: TicketInput) -> None:
+        self._state: TicketState = input.state
+        self._recent: deque[str] = deque(input.recent_update_ids, maxlen=RECENT_UPDATES_KEPT)
+        self._audit: list[AuditItem] = []
+        self._comments: list[CommentItem] = []
+        # After continue-as-new the carried state was already written by the previous run.
+        self._projected_version = input.state.version if input.continued else 0
+        self._updates_this_run = 0
+
+    # --- the main loop: project, fire timers, continue-as-new, complete -----------------
+
+    @workflow.run
+    async def run(self, input: TicketInput) -> str:
+        if not input.continued:
+            self._change("created", self._state.created_by_id, to_value=self._state.status)
+        self._upsert_search_attributes()
+        while True:
+            if self._needs_projection():
+                await self._project()
+                continue
+            if self._finished() and workflow.all_handlers_finished():
+                return self._state.status
+            if self._should_continue_as_new() and workflow.all_handlers_finished():
+                workflow.continue_as_new(
+                    TicketInput(
+                        state=self._state, recent_update_ids=list(self._recent), continued=True
+                    )
+                )
+            await self._wait_for_work_or_timer()
+
+    def _needs_projection(self) -> bool:
+        return self._state.version > self._projected_version
+
+    def _finished(self) -> bool:
+        return self._state.status == TicketStatus.CLOSED
+
+    def _should_continue_as_new(self) -> bool:
+        return (
+            workflow.info().is_continue_as_new_suggested()
+            or self._updates_this_run >= MAX_UPDATES_PER_RUN
+        )
+
+    async def _wait_for_work_or_timer(self) -> None:
+        def ready() -> bool:
+            return self._needs_projection() or (
+                (self._finished() or self._should_continue_as_new())
+                and workflow.all_handlers_finished()
+            )
+
+        deadline = self._next_deadline()
+        if deadline is None:
+            await workflow.wait_condition(ready)
+            return
+        instant, name = deadline
+        seconds = (instant - workflow.now()).total_seconds()
+        if seconds > 0:
+            try:
+                await workflow.wait_condition(ready, timeout=seconds, timeout_summary=name)
+                return
+            except TimeoutError:
+                pass
+        self._fire_timers()
+
+    def _next_deadline(self) -> tuple[datetime, str] | None:
+        if self._state.status == TicketStatus.RESOLVED and self._state.resolved_at:
+            return self._auto_close_at(), AUTO_CLOSE_TIMER
+        return None
+
+    def _auto_close_at(self) -> datetime:
+        assert self._state.resolved_at is not None
+        return self._state.resolved_at + timedelta(days=self._state.auto_close_days)
+
+    def _fire_timers(self) -> None:
+        now = workflow.now()
+        state = self._state
+        if state.status == TicketStatus.RESOLVED and now >= self._auto_close_at():
+            self._set_status(TicketStatus.CLOSED, actor_id=None, action="auto_closed")
+
+    async def _project(self) -> None:
+        batch = ProjectionBatch(
+            state=replace(self._state), audit=self._audit, comments=self._comments
+        )
+        self._audit, self._comments = [], []
+        await workflow.execute_activity(
+            "project_ticket",
+            batch,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=PROJECTION_RETRY,
+            summary=f"Project v{batch.state.version}",
+        )
+        self._projected_version = batch.state.version
+
+    # --- state changes (synchronous: no await between decision and mutation) ------------
+
+    def _change(
+        self,
+        action: str,
+        actor_id: str | None,
+        *,
+        from_value: str | None = None,
+        to_value: str | None = None,
+        is_internal: bool = False,
+        details: dict | None = None,
+    ) -> None:
+        """Bump the version and record the audit line of one change."""
+        self._state.version += 1
+        self._audit.append(
+            AuditItem(
+                action=action,
+                actor_id=actor_id,
+                at=workflow.now(),
+                version=self._state.version,
+                from_value=from_value,
+                to_value=to_value,
+                is_internal=is_internal,
+                details=details or {},
+            )
+        )
+
+    def _set_status(
+        self,
+        target: TicketStatus,
+        *,
+        actor_id: str | None,
+        action: str = "status_changed",
+        reason: str | None = None,
+        bump: bool = True,
+    ) -> None:
+        state = self._state
+        previous = state.status
+        now = workflow.now()
+        state.status = target
+        if target == TicketStatus.ACCEPTED:
+            state.accepted_by, state.accepted_at = actor_id, now
+            action = "accepted"
+        elif target == TicketStatus.RESOLVED:
+            state.resolved_at = now
+        elif target == TicketStatus.CLOSED:
+            state.closed_at = now
+        if previous == TicketStatus.RESOLVED and target == TicketStatus.IN_PROGRESS:
+            state.resolved_at = None  # reopened; the auto-close timer is disarmed
+        details = {"reason": reason} if reason else {}
+        if bump:
+            self._change(action, actor_id, from_value=previous, to_value=target, details=details)
+        else:  # part of a change already recorded (a comment that moves the ticket)
+            self._audit.append(
+                AuditItem(
+                    action=action,
+                    actor_id=actor_id,
+                    at=now,
+                    version=state.version,
+                    from_value=previous,
+                    to_value=target,
+                    details=details,
+                )
+            )
+        self._upsert_search_attributes()
+
+    def _upsert_search_attributes(self) -> None:
+        state = self._state
+        workflow.upsert_search_attributes(
+            [
+                TICKET_STATUS.value_set(state.status),
+                TICKET_PRIORITY.value_set(state.priority),
+                ORGANIZATION_ID.value_set(state.organization_id),
+                ASSIGNEE_ID.value_set(state.assigned_to)
+                if state.assigned_to
+                else ASSIGNEE_ID.value_unset(),
+            ]
+        )
+
+    # --- validation shared by validators and handlers -----------------------------------
+
+    def _facts(self) -> lifecycle.TicketFacts:
+        return lifecycle.TicketFacts(
+            status=TicketStatus(self._state.status),
+            requester_id=self._state.requester_id,
+            assigned_to=self._state.assigned_to,
+        )
+
+    def _already_applied(self) -> bool:
+        info = workflow.current_update_info()
+        return info is not None and info.id in self._recent
+
+    def _check(self, decision: lifecycle.Decision) -> None:
+        """Raise the rejection a decision calls for; ``OK`` and ``NOOP`` pass."""
+        if decision.outcome is lifecycle.Outcome.INVALID:
+            if self._finished():
+                raise ApplicationError(
+                    "ticket is closed",
+                    {"current_status": self._state.status, "allowed": []},
+                    type=ERROR_TICKET_CLOSED,
+                    non_retryable=True,
+                )
+            raise ApplicationError(
+                decision.reason,
+                {"current_status": self._state.status, "allowed": list(decision.allowed)},
+                type=ERROR_INVALID_TRANSITION,
+                non_retryable=True,
+            )
+        if decision.outcome is lifecycle.Outcome.FORBIDDEN:
+            raise ApplicationError(decision.reason, type=ERROR_FORBIDDEN, non_retryable=True)
+
+    def _validate(self, decide: Callable[[], lifecycle.Decision]) -> None:
+        if not self._already_applied():
+            self._check(decide())
+
+    async def _apply(
+        self, decide: Callable[[], lifecycle.Decision], mutate: Callable[[], None]
+    ) -> TicketView:
+        """Decide again (the state may have moved since validation), mutate, remember the
+        update id, and answer once the projection shows the change."""
+        info = workflow.current_update_info()
+        update_id = info.id if info else None
+        if update_id is None or update_id not in self._recent:
+            decision = decide()
+            self._check(decision)
+            if decision.applies:
+                mutate()
+            self._updates_this_run += 1
+            if update_id is not None:
+                self._recent.append(update_id)
+        version = self._state.version
+        await workflow.wait_condition(lambda: self._projected_version >= version)
+        return self._view()
+
+    def _view(self, comment_id: str | None = None) -> TicketView:
+        return TicketView(
+            ticket_id=self._state.ticket_id,
+            status=self._state.status,
+            version=self._state.version,
+            comment_id=comment_id,
+        )
+
+    # --- updates ----------------------------------------------------------------------
+
+    @workflow.update
+    async def created(self) -> TicketView:
+        """Answers once the new ticket is in the database (used with update-with-start)."""
+        await workflow.wait_condition(lambda: self._projected_version >= 1)
+        return self._view()
+
+    @workflow.update
+    async def accept(self, request: AcceptRequest) -> TicketView:
+        return await self._apply(
+            lambda: lifecycle.decide_accept(self._facts(), _actor(request.actor)),
+            lambda: self._set_status(TicketStatus.ACCEPTED, actor_id=request.actor.id),
+        )
+
+    @accept.validator
+    def _validate_accept(self, request: AcceptRequest) -> None:
+        self._validate(lambda: lifecycle.decide_accept(self._facts(), _actor(request.actor)))
+
+    @workflow.update
+    async def set_status(self, request: StatusRequest) -> TicketView:
+        return await self._apply(
+            lambda: self._decide_status(request),
+            lambda: self._set_status(
+                TicketStatus(request.status), actor_id=request.actor.id, reason=request.reason
+            ),
+        )
+
+    @set_status.validator
+    def _validate_set_status(self, request: StatusRequest) -> None:
+        self._validate(lambda: self._decide_status(request))
+
+    def _decide_status(self, request: StatusRequest) -> lifecycle.Decision:
+        return lifecycle.decide_status(
+            self._facts(), _actor(request.actor), TicketStatus(request.status)
+        )
+
+    @workflow.update
+    async def close(self, request: StatusRequest) -> TicketView:
+        """``set_status`` to CLOSED (reject, withdraw or close), whatever ``status`` says."""
+        return await self.set_status(replace(request, status=TicketStatus.CLOSED))
+
+    @close.validator
+    def _validate_close(self, request: StatusRequest) -> None:
+        self._validate_set_status(replace(request, status=TicketStatus.CLOSED))
+
+    @workflow.update
+    async def assign(self, request: AssignRequest) -> TicketView:
+        def mutate() -> None:
+            previous = self._state.assigned_to
+            self._state.assigned_to = request.assignee_id
+            self._change(
+                "assigned", request.actor.id, from_value=previous, to_value=request.assignee_id
+            )
+            self._upsert_search_attributes()
+
+        return await self._apply(lambda: self._decide_assign(request), mutate)
+
+    @assign.validator
+    def _validate_assign(self, request: AssignRequest) -> None:
+        self._validate(lambda: self._decide_assign(request))
+
+    def _decide_assign(self, request: AssignRequest) -> lifecycle.Decision:
+        return lifecycle.decide_assign(self._facts(), _actor(request.actor), request.assignee_id)
+
+    @workflow.update
+    async def set_priority(self, request: PriorityRequest) -> TicketView:
+        def mutate() -> None:
+            previous = self._state.priority
+            self._state.priority = request.priority
+            self._change(
+                "priority_changed",
+                request.actor.id,
+                from_value=previous,
+                to_value=request.priority,
+            )
+            self._upsert_search_attributes()
+
+        return await self._apply(lambda: self._decide_priority(request), mutate)
+
+    @set_priority.validator
+    def _validate_set_priority(self, request: PriorityRequest) -> None:
+        self._validate(lambda: self._decide_priority(request))
+
+    def _decide_priority(self, request: PriorityRequest) -> lifecycle.Decision:
+        return lifecycle.decide_priority(
+            self._facts(),
+            _actor(request.actor),
+            Priority(self._state.priority),
+            Priority(request.priority),
+        )
+
+    @workflow.update
+    async def add_comment(self, request: CommentRequest) -> TicketView:
+        """A comment and its effect on the ticket are one change, written in one
+        transaction: a requester's public reply reopens or resumes the ticket."""
+
+        def mutate() -> None:
+            actor = _actor(request.actor)
+            moves_to = lifecycle.comment_moves_to(
+                self._facts(), actor, is_internal=request.is_internal
+            )
+            now = workflow.now()
+            self._comments.append(
+                CommentItem(
+                    comment_id=request.comment_id,
+                    author_id=actor.id,
+                    content=request.content,
+                    is_internal=request.is_internal,
+                    at=now,
+                )
+            )
+            self._change(
+                "comment_added",
+                actor.id,
+                is_internal=request.is_internal,
+                details={"comment_id": request.comment_id},
+            )
+            accepted = self._state.accepted_at is not None
+            if self._state.first_responded_at is None and lifecycle.is_first_response(
+                actor, is_internal=request.is_internal, accepted=accepted
+            ):
+                self._state.first_responded_at = now
+            if moves_to is not None:
+                self._set_status(moves_to, actor_id=actor.id, action="customer_replied", bump=False)
+
+        view = await self._apply(lambda: self._decide_comment(request), mutate)
+        view.comment_id = request.comment_id
+        return view
+
+    @add_comment.validator
+    def _validate_add_comment(self, request: CommentRequest) -> None:
+        self._validate(lambda: self._decide_comment(request))
+
+    def _decide_comment(self, request: CommentRequest) -> lifecycle.Decision:
+        return lifecycle.decide_comment(
+            self._facts(), _actor(request.actor), is_internal=request.is_internal
+        )
+
+    # --- queries ------------------------------------------------------------------------
+
+    @workflow.query
+    def state(self) -> TicketState:
+        return self._state
