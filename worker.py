@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+import desk.db.models  # noqa: F401 - every mapper, so foreign-key column types resolve
 from activities import build_activities
 from desk.db.engine import create_engine, create_sessionmaker
 from desk.logging import configure_logging
+from desk.procexit import exit_now
 from desk.settings import Settings, get_settings
 from desk.temporal import connect, create_search_attributes_command, missing_search_attributes
 from workflows import WORKFLOWS
@@ -72,7 +73,8 @@ def main() -> None:
         asyncio.run(run(settings))
     except MissingSearchAttributes as exc:
         log.error("%s", exc)
-        sys.exit(2)
+        exit_now(2)
+    exit_now(0)  # not a normal exit: see desk.procexit
 
 
 if __name__ == "__main__":

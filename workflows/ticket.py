@@ -76,6 +76,7 @@ class TicketWorkflow:
         # After continue-as-new the carried state was already written by the previous run.
         self._projected_version = input.state.version if input.continued else 0
         self._updates_this_run = 0
+        self._index_search_attributes = input.index_search_attributes
 
     # --- the main loop: project, fire timers, continue-as-new, complete -----------------
 
@@ -93,7 +94,10 @@ class TicketWorkflow:
             if self._should_continue_as_new() and workflow.all_handlers_finished():
                 workflow.continue_as_new(
                     TicketInput(
-                        state=self._state, recent_update_ids=list(self._recent), continued=True
+                        state=self._state,
+                        recent_update_ids=list(self._recent),
+                        continued=True,
+                        index_search_attributes=self._index_search_attributes,
                     )
                 )
             await self._wait_for_work_or_timer()
@@ -227,6 +231,8 @@ class TicketWorkflow:
         self._upsert_search_attributes()
 
     def _upsert_search_attributes(self) -> None:
+        if not self._index_search_attributes:
+            return
         state = self._state
         workflow.upsert_search_attributes(
             [

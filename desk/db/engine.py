@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
@@ -25,6 +27,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    dbapi_connection.isolation_level = None  # the driver must not BEGIN: we do (below)
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:
@@ -33,30 +36,28 @@ def _sqlite_begin_immediate(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    """An async engine for ``url``, with SQLite made fit for two writing processes."""
+def create_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, pooled: bool = True
+) -> AsyncEngine:
+    """An async engine for ``url``, with SQLite made fit for two writing processes.
+
+    ``pooled=False`` opens a connection per session (tests that cut database access).
+    """
+    pool_args: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
-            from pathlib import Path
-
+        if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **pool_args
         )
-        sync_engine = engine.sync_engine
-        event.listen(sync_engine, "connect", _sqlite_pragmas)
-
-        @event.listens_for(sync_engine, "connect")
-        def _no_pysqlite_transactions(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
-
-        event.listen(sync_engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-    )
+    if pooled:
+        pool_args = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+    return create_async_engine(url, echo=echo, **pool_args)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

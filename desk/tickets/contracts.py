@@ -45,6 +45,9 @@ class TicketInput:
     # answered without being applied twice (Temporal dedupes update ids only within a run).
     recent_update_ids: list[str] = field(default_factory=list)
     continued: bool = False
+    # False only where the server cannot register custom search attributes (the
+    # time-skipping test server); everywhere else the ticket is indexed for ops.
+    index_search_attributes: bool = True
 
 
 # --- Update arguments (the actor is always the authenticated caller, set by the API) ----

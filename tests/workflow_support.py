@@ -1,0 +1,86 @@
+"""Helpers for tests that drive TicketWorkflow directly through a Temporal client."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+from desk.auth.models import Organization, User
+from desk.enums import Priority, TicketStatus
+from desk.temporal import ticket_workflow_id
+from desk.tickets.contracts import ActorRef, TicketInput, TicketState
+from workflows.ticket import TicketWorkflow
+
+
+def actor(user: User) -> ActorRef:
+    return ActorRef(id=str(user.id), role=str(user.role))
+
+
+def new_ticket_state(
+    org: Organization,
+    requester: User,
+    *,
+    number: int = 1,
+    priority: Priority = Priority.HIGH,
+    created_at: datetime | None = None,
+    auto_close_days: int = 7,
+) -> TicketState:
+    return TicketState(
+        ticket_id=str(uuid.uuid4()),
+        organization_id=str(org.id),
+        number=number,
+        subject="Login issue",
+        description="Cannot log in",
+        priority=priority,
+        status=TicketStatus.NEW,
+        requester_id=str(requester.id),
+        created_by_id=str(requester.id),
+        created_at=created_at or datetime.now(UTC),
+        auto_close_days=auto_close_days,
+    )
+
+
+async def start_ticket(
+    client: Client, task_queue: str, state: TicketState, *, index_search_attributes: bool = True
+) -> WorkflowHandle[TicketWorkflow, str]:
+    """Start a ticket's workflow and wait until its first projection is written.
+
+    The time-skipping test server cannot register custom search attributes: pass
+    ``index_search_attributes=False`` there.
+    """
+    handle = await client.start_workflow(
+        TicketWorkflow.run,
+        TicketInput(state=state, index_search_attributes=index_search_attributes),
+        id=ticket_workflow_id(state.ticket_id),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+    await handle.execute_update(TicketWorkflow.created)
+    return handle
+
+
+async def login_headers(http, user: User, password: str = "correct horse battery staple") -> dict:
+    """Log ``user`` in through ``http`` (an httpx client on any app); the auth header."""
+    response = await http.post(
+        "/api/v1/auth/login", data={"username": user.email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def eventually(check, *, timeout: float = 30.0, interval: float = 0.2):
+    """Poll ``check`` (an async callable) until it returns a truthy value, or fail."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
+        await asyncio.sleep(interval)
