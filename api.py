@@ -6,6 +6,7 @@ import uvicorn
 
 from desk.app import create_app
 from desk.logging import configure_logging
+from desk.procexit import exit_now
 from desk.settings import get_settings
 
 settings = get_settings()
@@ -21,6 +22,7 @@ def main() -> None:
         timeout_graceful_shutdown=30,
         log_config=None,
     )
+    exit_now(0)  # not a normal exit: see desk.procexit
 
 
 if __name__ == "__main__":

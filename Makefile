@@ -1,0 +1,67 @@
+# ATUM Desk: `make run` starts everything on this machine, `make test` runs the suite on
+# SQLite and on PostgreSQL. `make help` lists every target.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DESK_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+export DESK_TEST_POSTGRES_URL
+PYTEST_ARGS ?=
+# pytest, where exit code 5 ("no tests collected") is reported as the failure it is.
+PYTEST := $(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests" >&2; fi; exit $$rc; }
+
+.DEFAULT_GOAL := help
+.PHONY: help run test test-sqlite test-postgres lint bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall whenever pyproject.toml changes (new dependency, new entry point).
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP) ## Run API, worker and Temporal (dev server + Web UI) with demo data; Ctrl-C stops
+	$(VENV)/bin/desk dev
+
+test: $(STAMP) ## Run the whole suite on SQLite, then on PostgreSQL (DESK_TEST_POSTGRES_URL)
+	@$(MAKE) --no-print-directory test-sqlite
+	@$(MAKE) --no-print-directory test-postgres
+
+test-sqlite: $(STAMP) ## Run the suite on SQLite only
+	@echo "== tests on SQLite =="
+	@DESK_TEST_DB=sqlite $(PYTEST)
+
+test-postgres: $(STAMP) ## Run the suite on PostgreSQL only (skipped loudly if unreachable; fails if CI=true)
+	@if $(PY) scripts/pg_available.py "$(DESK_TEST_POSTGRES_URL)"; then \
+		echo "== tests on PostgreSQL =="; \
+		DESK_TEST_DB=postgres $(PYTEST); \
+	else \
+		echo ""; \
+		echo "################################################################################"; \
+		echo "##  PostgreSQL is NOT reachable (DESK_TEST_POSTGRES_URL; the reason is above)"; \
+		echo "##  The PostgreSQL half of the suite was SKIPPED."; \
+		echo "##  Start PostgreSQL or set DESK_TEST_POSTGRES_URL, then run: make test-postgres"; \
+		echo "################################################################################"; \
+		echo ""; \
+		if [ "$$CI" = "true" ]; then echo "CI=true: failing because PostgreSQL is required"; exit 1; fi; \
+	fi
+
+lint: $(STAMP) ## ruff check + ruff format --check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(STAMP) ## Run every benchmark in bench/ (each prints its figures)
+	@set -e; found=0; for script in bench/*.py; do \
+		[ -e "$$script" ] || continue; found=1; \
+		echo "== $$script =="; $(PY) "$$script"; \
+	done; [ $$found = 1 ] || echo "no benchmarks in bench/ yet"
+
+clean: ## Remove caches and build leftovers (keeps .venv and ./data, the dev run's state)
+	rm -rf .pytest_cache .ruff_cache .hypothesis build dist *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
