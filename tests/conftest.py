@@ -110,6 +110,8 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 @pytest.fixture
 async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for the whole test. On SQLite its open transaction holds the write lock:
+    tests that also drive workflows (whose activities write) use short sessions instead."""
     async with sessionmaker() as session:
         yield session
 

@@ -1,0 +1,92 @@
+"""Record a TicketWorkflow history for the replay test:
+``python -m tests.histories.record`` (writes tests/histories/ticket_walkthrough.json).
+
+Runs the old system's walkthrough against a throwaway dev server and SQLite database. Record
+again only when a workflow change is meant to be incompatible (and version it instead, if
+tickets may be running in production).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from desk.auth.models import Organization, User
+from desk.auth.security import hash_password
+from desk.binaries import temporal_cli
+from desk.db.engine import create_engine, create_sessionmaker
+from desk.db.migrate import upgrade_async
+from desk.enums import Role, TicketStatus
+from desk.settings import Settings
+from desk.temporal import SEARCH_ATTRIBUTES
+from desk.tickets.contracts import (
+    AcceptRequest,
+    AssignRequest,
+    CommentRequest,
+    PriorityRequest,
+    StatusRequest,
+)
+from tests.workflow_support import actor, new_ticket_state, start_ticket
+from worker import build_worker
+from workflows.ticket import TicketWorkflow
+
+OUT = Path(__file__).parent / "ticket_walkthrough.json"
+
+
+async def record() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/record.db"
+        await upgrade_async(url)
+        engine = create_engine(url)
+        sessionmaker = create_sessionmaker(engine)
+        async with sessionmaker() as session:
+            org = Organization(name="Replay")
+            session.add(org)
+            await session.flush()
+            people = {
+                role: User(organization_id=org.id, email=f"{role.lower()}@replay.example.com",
+                           role=role, password_hash=hash_password("x" * 12))
+                for role in (Role.CUSTOMER, Role.AGENT, Role.MANAGER)
+            }
+            session.add_all(people.values())
+            await session.commit()
+        customer, agent, manager = (people[r] for r in (Role.CUSTOMER, Role.AGENT, Role.MANAGER))
+        settings = Settings(database_url=url, temporal_task_queue="record", _env_file=None)
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_cli(), search_attributes=SEARCH_ATTRIBUTES
+        )
+        try:
+            async with build_worker(env.client, settings, sessionmaker):
+                handle = await start_ticket(env.client, "record", new_ticket_state(org, customer))
+                steps = [
+                    (TicketWorkflow.accept, AcceptRequest(actor(manager))),
+                    (TicketWorkflow.assign, AssignRequest(actor(manager), str(agent.id))),
+                    (TicketWorkflow.set_status,
+                     StatusRequest(actor(agent), TicketStatus.IN_PROGRESS)),
+                    (TicketWorkflow.add_comment,
+                     CommentRequest(actor(agent), str(uuid.uuid4()), "Can you send a log?")),
+                    (TicketWorkflow.set_status,
+                     StatusRequest(actor(agent), TicketStatus.WAITING_CUSTOMER)),
+                    (TicketWorkflow.add_comment,
+                     CommentRequest(actor(customer), str(uuid.uuid4()), "Here it is")),
+                    (TicketWorkflow.set_priority, PriorityRequest(actor(agent), "URGENT")),
+                    (TicketWorkflow.set_status, StatusRequest(actor(agent), TicketStatus.RESOLVED)),
+                    (TicketWorkflow.close, StatusRequest(actor(agent), TicketStatus.CLOSED)),
+                ]
+                for update, request in steps:
+                    await handle.execute_update(update, request)
+                await handle.result()
+                history = await handle.fetch_history()
+            OUT.write_text(history.to_json())
+            print(f"wrote {OUT} ({len(history.events)} events)")
+        finally:
+            await env.shutdown()
+            await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(record())
