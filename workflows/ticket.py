@@ -198,7 +198,6 @@ class TicketWorkflow:
         actor_id: str | None,
         action: str = "status_changed",
         reason: str | None = None,
-        bump: bool = True,
     ) -> None:
         state = self._state
         previous = state.status
@@ -214,20 +213,7 @@ class TicketWorkflow:
         if previous == TicketStatus.RESOLVED and target == TicketStatus.IN_PROGRESS:
             state.resolved_at = None  # reopened; the auto-close timer is disarmed
         details = {"reason": reason} if reason else {}
-        if bump:
-            self._change(action, actor_id, from_value=previous, to_value=target, details=details)
-        else:  # part of a change already recorded (a comment that moves the ticket)
-            self._audit.append(
-                AuditItem(
-                    action=action,
-                    actor_id=actor_id,
-                    at=now,
-                    version=state.version,
-                    from_value=previous,
-                    to_value=target,
-                    details=details,
-                )
-            )
+        self._change(action, actor_id, from_value=previous, to_value=target, details=details)
         self._upsert_search_attributes()
 
     def _upsert_search_attributes(self) -> None:
@@ -432,7 +418,9 @@ class TicketWorkflow:
             ):
                 self._state.first_responded_at = now
             if moves_to is not None:
-                self._set_status(moves_to, actor_id=actor.id, action="customer_replied", bump=False)
+                # Its own version (so the timeline orders it after the comment), written
+                # in the same projection transaction as the comment.
+                self._set_status(moves_to, actor_id=actor.id, action="customer_replied")
 
         view = await self._apply(lambda: self._decide_comment(request), mutate)
         view.comment_id = request.comment_id

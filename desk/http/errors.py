@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from desk.errors import DeskError
@@ -65,6 +65,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
         log.warning("integrity error: %s", exc.orig)
         return _json(409, {"detail": "conflicts with existing data", "code": "conflict"})
+
+    @app.exception_handler(DataError)
+    async def _data_error(_request: Request, exc: DataError) -> JSONResponse:
+        # A value the database cannot store (e.g. NUL in PostgreSQL text) that slipped past
+        # the request schemas: the client's input, not our failure.
+        log.warning("data error: %s", exc.orig)
+        return _json(422, {"detail": "a value cannot be stored", "code": "invalid_value"})
 
     @app.exception_handler(OperationalError)
     async def _db_unavailable(_request: Request, exc: OperationalError) -> JSONResponse:

@@ -167,7 +167,7 @@ async def list_tickets(
     priority: Priority | None = None,
     assigned_to: uuid.UUID | None = None,
     requester_id: uuid.UUID | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")] = None,  # PG has no NUL
     breached: bool | None = None,
     sla_due_before: datetime | None = None,
     limit: Limit = DEFAULT_LIMIT,

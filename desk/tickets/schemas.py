@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from desk.enums import Priority, TicketStatus
+from desk.validation import Text
 
 MAX_COMMENT_BYTES = 64 * 1024
 MAX_DESCRIPTION_BYTES = 64 * 1024
@@ -23,8 +24,8 @@ def _utf8_limit(value: str, limit: int, what: str) -> str:
 class TicketCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    subject: str = Field(min_length=1, max_length=300)
-    description: str = Field("", max_length=MAX_DESCRIPTION_BYTES)
+    subject: Text = Field(min_length=1, max_length=300)
+    description: Text = Field("", max_length=MAX_DESCRIPTION_BYTES)
     priority: Priority = Priority.MEDIUM
     service_id: uuid.UUID | None = None
     requester_id: uuid.UUID | None = Field(
@@ -88,7 +89,7 @@ class AssignBody(BaseModel):
 
 class StatusBody(BaseModel):
     status: TicketStatus
-    reason: str | None = Field(None, max_length=1000)
+    reason: Text | None = Field(None, max_length=1000)
 
 
 class PriorityBody(BaseModel):
@@ -96,11 +97,11 @@ class PriorityBody(BaseModel):
 
 
 class CloseBody(BaseModel):
-    reason: str | None = Field(None, max_length=1000)
+    reason: Text | None = Field(None, max_length=1000)
 
 
 class CommentCreate(BaseModel):
-    content: str = Field(min_length=1)
+    content: Text = Field(min_length=1)
     is_internal: bool = False
 
     @field_validator("content")

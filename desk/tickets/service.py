@@ -157,6 +157,8 @@ async def list_tickets(
         created_raw, id_raw = decode_cursor(cursor, 2)
         try:
             created_at, last_id = datetime.fromisoformat(created_raw), uuid.UUID(id_raw)
+            if created_at.tzinfo is None:  # not one of ours; the column refuses naive instants
+                raise ValueError("naive cursor instant")
         except (TypeError, ValueError) as exc:
             raise Unprocessable("invalid cursor", code="invalid_cursor") from exc
         if oldest_first:
