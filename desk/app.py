@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
+import desk.db.models  # noqa: F401 - every mapper, so foreign-key column types resolve
 from desk.admin.router import router as admin_router
 from desk.attachments.router import router as attachments_router
 from desk.auth.router import router as auth_router
 from desk.db.engine import create_engine, create_sessionmaker
 from desk.http.errors import install_error_handlers
 from desk.http.health import router as health_router
+from desk.notifications.admin_router import router as webhooks_admin_router
 from desk.notifications.router import router as notifications_router
 from desk.settings import Settings, get_settings
 from desk.sla.router import router as sla_router
@@ -52,6 +54,7 @@ def create_app(
     app.include_router(auth_router, prefix=f"{API_PREFIX}/auth", tags=["auth"])
     app.include_router(admin_router, prefix=f"{API_PREFIX}/admin", tags=["admin"])
     app.include_router(sla_router, prefix=f"{API_PREFIX}/admin", tags=["sla"])
+    app.include_router(webhooks_admin_router, prefix=f"{API_PREFIX}/admin", tags=["webhooks"])
     app.include_router(tickets_router, prefix=API_PREFIX, tags=["tickets"])
     app.include_router(attachments_router, prefix=f"{API_PREFIX}/attachments", tags=["attachments"])
     app.include_router(

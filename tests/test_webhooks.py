@@ -1,0 +1,415 @@
+"""Webhooks: the admin API, HMAC signing, and delivery to a real HTTP receiver on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from desk.enums import Role
+from desk.notifications.models import Webhook, WebhookDelivery
+from desk.notifications.webhooks import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    RetryableDeliveryError,
+    deliver,
+    deliver_event,
+    delivery_key,
+    sign,
+    verify_signature,
+    webhooks_for_event,
+)
+
+WEBHOOKS = "/api/v1/admin/webhooks"
+SECRET = "a-webhook-secret-of-some-length"
+PAYLOAD = {"ticket_id": "t-1", "number": 42, "metric": "resolution"}
+
+
+# --- A real HTTP receiver -------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    signature_valid: bool
+
+
+@dataclass
+class Receiver:
+    """A minimal HTTP/1.1 server (asyncio streams) that checks X-Desk-Signature with
+    ``secret`` (401 if wrong) and answers ``status[path]`` (default 200)."""
+
+    secret: str = SECRET
+    status: dict[str, int] = field(default_factory=dict)
+    delay: dict[str, float] = field(default_factory=dict)
+    requests: list[Received] = field(default_factory=list)
+    port: int = 0
+    handlers: set[asyncio.Task] = field(default_factory=set)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def paths(self) -> list[str]:
+        return [r.path for r in self.requests]
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self.handlers.add(task)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            request_line, *header_lines = head.decode("latin-1").split("\r\n")
+            _method, path, _version = request_line.split(" ")
+            headers = {
+                name.strip().lower(): value.strip()
+                for name, _, value in (line.partition(":") for line in header_lines if line)
+            }
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            valid = verify_signature(self.secret, body, headers.get("x-desk-signature"))
+            self.requests.append(Received(path, headers, body, valid))
+            if path in self.delay:
+                await asyncio.sleep(self.delay[path])
+            status = self.status.get(path, 200) if valid else 401
+            text = b"bad signature" if not valid else b"ok"
+            writer.write(
+                f"HTTP/1.1 {status} X\r\nContent-Length: {len(text)}\r\n"
+                f"Connection: close\r\n\r\n".encode()
+                + text
+            )
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self.handlers.discard(task)
+            writer.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    target = Receiver()
+    server = await asyncio.start_server(target.handle, "127.0.0.1", 0)
+    target.port = server.sockets[0].getsockname()[1]
+    try:
+        yield target
+    finally:
+        server.close()
+        for handler in list(target.handlers):  # e.g. one still "slow" after a client timeout
+            handler.cancel()
+        await server.wait_closed()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _webhook(world, org, url: str, *, events=("SLA_BREACHED",), secret=SECRET, **fields):
+    async with world.sessionmaker() as session:
+        webhook = Webhook(
+            organization_id=org.id, url=url, secret=secret, events=list(events), **fields
+        )
+        session.add(webhook)
+        await session.commit()
+        return webhook
+
+
+async def _delivery(sessionmaker, key: str) -> WebhookDelivery | None:
+    async with sessionmaker() as session:
+        query = select(WebhookDelivery).where(WebhookDelivery.dedupe_key == key)
+        return (await session.execute(query)).scalar_one_or_none()
+
+
+# --- Signing --------------------------------------------------------------------------
+
+
+def test_sign_is_hmac_sha256_hex():
+    # The well-known HMAC-SHA256 test vector.
+    body = b"The quick brown fox jumps over the lazy dog"
+    expected = "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+    assert sign("key", body) == expected
+    assert verify_signature("key", body, expected)
+    assert not verify_signature("key", body + b" ", expected)
+    assert not verify_signature("other", body, expected)
+    assert not verify_signature("key", body, None)
+
+
+# --- Delivery -------------------------------------------------------------------------
+
+
+async def test_delivery_is_signed_recorded_and_never_resent(world, sessionmaker, http, receiver):
+    org = await world.org()
+    webhook = await _webhook(world, org, receiver.url("/hooks/ok"))
+    dedupe = f"ticket-{uuid.uuid4()}:resolution:breach:1"
+
+    result = await deliver(http, sessionmaker, webhook, "SLA_BREACHED", PAYLOAD, dedupe)
+    again = await deliver(http, sessionmaker, webhook, "SLA_BREACHED", PAYLOAD, dedupe)
+
+    [request] = receiver.requests
+    assert request.signature_valid
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers[EVENT_HEADER.lower()] == "SLA_BREACHED"
+    assert request.headers[DELIVERY_HEADER.lower()] == delivery_key(dedupe, webhook.id)
+    assert request.headers[SIGNATURE_HEADER.lower()] == sign(SECRET, request.body)
+    assert json.loads(request.body) == {
+        "event": "SLA_BREACHED",
+        "delivery_id": delivery_key(dedupe, webhook.id),
+        "data": PAYLOAD,
+    }
+    assert (result.status, result.status_code, result.attempts, result.sent) == (
+        "delivered",
+        200,
+        1,
+        True,
+    )
+    assert (again.status, again.sent) == ("delivered", False)
+    record = await _delivery(sessionmaker, delivery_key(dedupe, webhook.id))
+    assert record.status == "delivered" and record.delivered_at is not None
+    assert (record.status_code, record.attempts, record.event) == (200, 1, "SLA_BREACHED")
+    assert record.organization_id == org.id
+
+
+async def test_4xx_is_given_up_recorded_and_not_retried(world, sessionmaker, http, receiver):
+    org = await world.org()
+    receiver.status["/hooks/gone"] = 410
+    webhook = await _webhook(world, org, receiver.url("/hooks/gone"))
+    dedupe = f"d-{uuid.uuid4()}"
+
+    result = await deliver(http, sessionmaker, webhook, "SLA_BREACHED", PAYLOAD, dedupe)
+    again = await deliver(http, sessionmaker, webhook, "SLA_BREACHED", PAYLOAD, dedupe)
+
+    assert (result.status, result.status_code, result.sent) == ("failed", 410, True)
+    assert (again.status, again.sent) == ("failed", False)
+    assert receiver.paths() == ["/hooks/gone"]
+    record = await _delivery(sessionmaker, delivery_key(dedupe, webhook.id))
+    assert record.status == "failed" and record.status_code == 410
+    assert "HTTP 410" in record.last_error and record.delivered_at is None
+
+
+async def test_a_wrong_secret_is_rejected_by_the_receiver(world, sessionmaker, http, receiver):
+    org = await world.org()
+    webhook = await _webhook(world, org, receiver.url("/hooks/ok"), secret="x" * 16)
+
+    result = await deliver(http, sessionmaker, webhook, "SLA_BREACHED", PAYLOAD, "wrong-secret")
+
+    assert receiver.requests[0].signature_valid is False
+    assert (result.status, result.status_code) == ("failed", 401)
+
+
+@pytest.mark.parametrize("status", [500, 503, 429, 408])
+async def test_5xx_raises_retryable_and_a_retry_delivers(
+    world, sessionmaker, http, receiver, status
+):
+    org = await world.org()
+    receiver.status["/hooks/flaky"] = status
+    webhook = await _webhook(world, org, receiver.url("/hooks/flaky"))
+    dedupe = f"d-{uuid.uuid4()}"
+    key = delivery_key(dedupe, webhook.id)
+
+    with pytest.raises(RetryableDeliveryError) as caught:
+        await deliver(http, sessionmaker, webhook, "SLA_BREACHED", PAYLOAD, dedupe)
+    assert caught.value.status_code == status
+    pending = await _delivery(sessionmaker, key)
+    assert (pending.status, pending.attempts, pending.status_code) == ("pending", 1, status)
+
+    receiver.status["/hooks/flaky"] = 204
+    result = await deliver(http, sessionmaker, webhook, "SLA_BREACHED", PAYLOAD, dedupe)
+
+    assert (result.status, result.status_code, result.attempts) == ("delivered", 204, 2)
+    assert receiver.paths() == ["/hooks/flaky", "/hooks/flaky"]
+    assert receiver.requests[0].body == receiver.requests[1].body
+    assert (await _delivery(sessionmaker, key)).status == "delivered"
+
+
+async def test_timeout_and_refused_connection_are_retryable(world, sessionmaker, http, receiver):
+    org = await world.org()
+    receiver.delay["/hooks/slow"] = 5
+    slow = await _webhook(world, org, receiver.url("/hooks/slow"))
+    down = await _webhook(world, org, f"http://127.0.0.1:{_closed_port()}/hooks")
+
+    with pytest.raises(RetryableDeliveryError, match="Timeout"):
+        await deliver(http, sessionmaker, slow, "SLA_BREACHED", PAYLOAD, "slow", http_timeout=0.3)
+    with pytest.raises(RetryableDeliveryError, match="ConnectError"):
+        await deliver(http, sessionmaker, down, "SLA_BREACHED", PAYLOAD, "down")
+
+    for webhook, dedupe in ((slow, "slow"), (down, "down")):
+        record = await _delivery(sessionmaker, delivery_key(dedupe, webhook.id))
+        assert record.status == "pending" and record.attempts == 1 and record.last_error
+
+
+async def test_webhooks_for_event_filters_event_activity_and_organization(world, sessionmaker):
+    org, other = await world.org(), await world.org()
+    breaches = await _webhook(world, org, "https://a.test/", events=["SLA_BREACHED"])
+    both = await _webhook(world, org, "https://b.test/", events=["SLA_WARNING", "SLA_BREACHED"])
+    await _webhook(world, org, "https://c.test/", events=["TICKET_CREATED"])
+    await _webhook(world, org, "https://d.test/", events=["SLA_BREACHED"], is_active=False)
+    await _webhook(world, other, "https://e.test/", events=["SLA_BREACHED"])
+
+    async with sessionmaker() as session:
+        breached = await webhooks_for_event(session, org.id, "SLA_BREACHED")
+        warned = await webhooks_for_event(session, str(org.id), "SLA_WARNING")
+
+    assert {w.id for w in breached} == {breaches.id, both.id}
+    assert [w.id for w in warned] == [both.id]
+
+
+async def test_deliver_event_isolates_failures_and_retries_only_the_unsettled(
+    world, sessionmaker, http, receiver
+):
+    org = await world.org()
+    receiver.status["/hooks/down"] = 502
+    receiver.status["/hooks/gone"] = 404
+    await _webhook(world, org, receiver.url("/hooks/ok"))
+    await _webhook(world, org, receiver.url("/hooks/down"))
+    await _webhook(world, org, receiver.url("/hooks/gone"))
+    await _webhook(world, org, receiver.url("/hooks/other-event"), events=["SLA_WARNING"])
+    dedupe = f"ticket-{uuid.uuid4()}:first_response:breach:1"
+    args = {"organization_id": org.id, "event": "SLA_BREACHED", "payload": PAYLOAD}
+
+    with pytest.raises(RetryableDeliveryError, match="1 of 3"):
+        await deliver_event(http, sessionmaker, dedupe_key=dedupe, **args)
+    assert sorted(receiver.paths()) == ["/hooks/down", "/hooks/gone", "/hooks/ok"]
+
+    receiver.status["/hooks/down"] = 200
+    results = await deliver_event(http, sessionmaker, dedupe_key=dedupe, **args)
+
+    assert sorted(receiver.paths()) == ["/hooks/down", "/hooks/down", "/hooks/gone", "/hooks/ok"]
+    assert sorted((r.status, r.sent) for r in results) == [
+        ("delivered", False),
+        ("delivered", True),
+        ("failed", False),
+    ]
+
+
+# --- Admin API ------------------------------------------------------------------------
+
+
+async def _admin(world, login, org=None):
+    org = org or await world.org()
+    return org, await login(await world.user(org, Role.ADMIN))
+
+
+async def test_admin_creates_lists_and_deletes_webhooks_with_the_secret_masked(
+    client, world, login, sessionmaker
+):
+    org, headers = await _admin(world, login)
+    body = {
+        "url": "https://hooks.example.com/desk",
+        "secret": SECRET,
+        "events": ["SLA_BREACHED", "SLA_WARNING", "SLA_BREACHED"],
+    }
+
+    created = await client.post(WEBHOOKS, json=body, headers=headers)
+
+    assert created.status_code == 201, created.text
+    webhook = created.json()
+    assert webhook["url"] == "https://hooks.example.com/desk"
+    assert webhook["events"] == ["SLA_BREACHED", "SLA_WARNING"]
+    assert webhook["is_active"] is True
+    assert webhook["secret_masked"].endswith(SECRET[-4:])
+    assert SECRET not in created.text
+    listed = await client.get(WEBHOOKS, headers=headers)
+    assert [w["id"] for w in listed.json()] == [webhook["id"]]
+    assert SECRET not in listed.text
+    async with sessionmaker() as session:
+        stored = await session.get(Webhook, uuid.UUID(webhook["id"]))
+        assert stored.secret == SECRET and stored.organization_id == org.id
+
+    deleted = await client.delete(f"{WEBHOOKS}/{webhook['id']}", headers=headers)
+
+    assert deleted.status_code == 204
+    assert (await client.get(f"{WEBHOOKS}/{webhook['id']}", headers=headers)).status_code == 404
+    assert (await client.get(WEBHOOKS, headers=headers)).json() == []
+    again = await client.delete(f"{WEBHOOKS}/{webhook['id']}", headers=headers)
+    assert again.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"url": "ftp://hooks.example.com/"},
+        {"url": "file:///etc/passwd"},
+        {"url": "not a url"},
+        {"url": "https://example.com/" + "a" * 2000},
+        {"secret": "too-short"},
+        {"secret": None},
+        {"events": []},
+        {"events": ["SLA_BREACHED", "TICKET_DELETED"]},
+        {"events": "SLA_BREACHED"},
+        {"active": True},
+    ],
+)
+async def test_invalid_webhook_is_422(client, world, login, overrides):
+    _org, headers = await _admin(world, login)
+    body = {"url": "https://hooks.example.com/", "secret": SECRET, "events": ["SLA_BREACHED"]}
+
+    response = await client.post(WEBHOOKS, json=body | overrides, headers=headers)
+
+    assert response.status_code == 422, response.text
+
+
+@pytest.mark.parametrize("role", [Role.CUSTOMER, Role.AGENT, Role.MANAGER])
+async def test_webhook_routes_are_403_for_non_admins(client, world, login, role):
+    org, _headers = await _admin(world, login)
+    webhook = await _webhook(world, org, "https://hooks.example.com/")
+    headers = await login(await world.user(org, role))
+    body = {"url": "https://evil.example.com/", "secret": SECRET, "events": ["SLA_BREACHED"]}
+
+    for method, path, payload in [
+        ("POST", WEBHOOKS, body),
+        ("GET", WEBHOOKS, None),
+        ("GET", f"{WEBHOOKS}/{webhook.id}", None),
+        ("DELETE", f"{WEBHOOKS}/{webhook.id}", None),
+        ("GET", f"{WEBHOOKS}/{webhook.id}/deliveries", None),
+    ]:
+        response = await client.request(method, path, json=payload, headers=headers)
+        assert response.status_code == 403, (method, path, response.text)
+
+    async with world.sessionmaker() as session:
+        assert await session.get(Webhook, webhook.id) is not None
+
+
+async def test_another_organizations_webhook_is_404(client, world, login):
+    _org_a, headers_a = await _admin(world, login)
+    org_b, _headers_b = await _admin(world, login)
+    webhook = await _webhook(world, org_b, "https://hooks.example.com/")
+
+    for method, path in [
+        ("GET", f"{WEBHOOKS}/{webhook.id}"),
+        ("DELETE", f"{WEBHOOKS}/{webhook.id}"),
+        ("GET", f"{WEBHOOKS}/{webhook.id}/deliveries"),
+    ]:
+        response = await client.request(method, path, headers=headers_a)
+        assert response.status_code == 404, (method, path, response.text)
+    assert (await client.get(WEBHOOKS, headers=headers_a)).json() == []
+    async with world.sessionmaker() as session:
+        assert await session.get(Webhook, webhook.id) is not None
+
+
+async def test_admin_sees_a_webhooks_deliveries(client, world, login, sessionmaker, http, receiver):
+    org, headers = await _admin(world, login)
+    receiver.status["/hooks/gone"] = 400
+    webhook = await _webhook(world, org, receiver.url("/hooks/gone"))
+    await deliver(http, sessionmaker, webhook, "SLA_BREACHED", PAYLOAD, "seen-by-admin")
+
+    response = await client.get(f"{WEBHOOKS}/{webhook.id}/deliveries", headers=headers)
+
+    assert response.status_code == 200, response.text
+    [delivery] = response.json()
+    assert delivery["status"] == "failed" and delivery["status_code"] == 400
+    assert delivery["dedupe_key"] == delivery_key("seen-by-admin", webhook.id)
