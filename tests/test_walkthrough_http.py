@@ -65,35 +65,51 @@ async def test_first_ticket_walkthrough_over_http(world, base_url):
         inbox = await http.get("/api/v1/internal/tickets/new", headers=manager_h)
         assert ticket_id in [t["id"] for t in inbox.json()]
 
-        accepted = await http.post(f"/api/v1/internal/tickets/{ticket_id}/accept",
-                                   headers=manager_h)
+        accepted = await http.post(
+            f"/api/v1/internal/tickets/{ticket_id}/accept", headers=manager_h
+        )
         assert accepted.status_code == 200, accepted.text
         assert accepted.json()["status"] == "ACCEPTED"
         assert accepted.json()["accepted_by"] == str(manager.id)
         assert accepted.json()["accepted_at"]
 
-        assigned = await http.post(f"/api/v1/internal/tickets/{ticket_id}/assign",
-                                   json={"assigned_to": str(agent.id)}, headers=manager_h)
+        assigned = await http.post(
+            f"/api/v1/internal/tickets/{ticket_id}/assign",
+            json={"assigned_to": str(agent.id)},
+            headers=manager_h,
+        )
         assert assigned.status_code == 200 and assigned.json()["assigned_to"] == str(agent.id)
 
         agent_h = await login(agent)
         for target in ("IN_PROGRESS", "WAITING_CUSTOMER"):
-            moved = await http.post(f"/api/v1/internal/tickets/{ticket_id}/status",
-                                    json={"status": target}, headers=agent_h)
+            moved = await http.post(
+                f"/api/v1/internal/tickets/{ticket_id}/status",
+                json={"status": target},
+                headers=agent_h,
+            )
             assert moved.status_code == 200 and moved.json()["status"] == target
 
-        reply = await http.post(f"/api/v1/comments/ticket/{ticket_id}",
-                                json={"content": "Here is the log"}, headers=customer_h)
+        reply = await http.post(
+            f"/api/v1/comments/ticket/{ticket_id}",
+            json={"content": "Here is the log"},
+            headers=customer_h,
+        )
         assert reply.status_code == 201
         assert (await http.get(f"/api/v1/tickets/{ticket_id}", headers=customer_h)).json()[
             "status"
         ] == "IN_PROGRESS"
 
-        resolved = await http.post(f"/api/v1/internal/tickets/{ticket_id}/status",
-                                   json={"status": "RESOLVED"}, headers=agent_h)
+        resolved = await http.post(
+            f"/api/v1/internal/tickets/{ticket_id}/status",
+            json={"status": "RESOLVED"},
+            headers=agent_h,
+        )
         assert resolved.json()["status"] == "RESOLVED"
-        reopen = await http.post(f"/api/v1/comments/ticket/{ticket_id}",
-                                 json={"content": "Still broken"}, headers=customer_h)
+        reopen = await http.post(
+            f"/api/v1/comments/ticket/{ticket_id}",
+            json={"content": "Still broken"},
+            headers=customer_h,
+        )
         assert reopen.status_code == 201
         events = await http.get(f"/api/v1/tickets/{ticket_id}/events", headers=customer_h)
         actions = [(e["action"], e["to_value"]) for e in events.json()]

@@ -41,16 +41,21 @@ async def test_long_ticket_continues_as_new_and_keeps_everything(
     ticket_id = created.json()["id"]
     handle = dev_server.client.get_workflow_handle(f"ticket-{ticket_id}")
     first_run_id = (await handle.describe()).run_id
-    assert (await desk.post(f"/api/v1/internal/tickets/{ticket_id}/accept",
-                            headers=manager_h)).status_code == 200
+    assert (
+        await desk.post(f"/api/v1/internal/tickets/{ticket_id}/accept", headers=manager_h)
+    ).status_code == 200
 
     first_key = {**manager_h, "Idempotency-Key": "comment-0"}
-    first = await desk.post(f"/api/v1/comments/ticket/{ticket_id}",
-                            json={"content": "comment 0"}, headers=first_key)
+    first = await desk.post(
+        f"/api/v1/comments/ticket/{ticket_id}", json={"content": "comment 0"}, headers=first_key
+    )
     assert first.status_code == 201, first.text
     for i in range(1, COMMENTS):
-        response = await desk.post(f"/api/v1/comments/ticket/{ticket_id}",
-                                   json={"content": f"comment {i}"}, headers=manager_h)
+        response = await desk.post(
+            f"/api/v1/comments/ticket/{ticket_id}",
+            json={"content": f"comment {i}"},
+            headers=manager_h,
+        )
         assert response.status_code == 201, response.text
 
     first_run = dev_server.client.get_workflow_handle(handle.id, run_id=first_run_id)
@@ -60,8 +65,9 @@ async def test_long_ticket_continues_as_new_and_keeps_everything(
     assert latest.status == WorkflowExecutionStatus.RUNNING
 
     # A request retried after the run boundary is answered, not applied again.
-    again = await desk.post(f"/api/v1/comments/ticket/{ticket_id}",
-                            json={"content": "comment 0"}, headers=first_key)
+    again = await desk.post(
+        f"/api/v1/comments/ticket/{ticket_id}", json={"content": "comment 0"}, headers=first_key
+    )
     assert again.status_code == 201, again.text
     assert again.json()["id"] == first.json()["id"]
 
@@ -71,7 +77,8 @@ async def test_long_ticket_continues_as_new_and_keeps_everything(
             select(func.count()).select_from(Comment).where(Comment.ticket_id == ticket_uuid)
         )
         added = await session.scalar(
-            select(func.count()).select_from(AuditLog)
+            select(func.count())
+            .select_from(AuditLog)
             .where(AuditLog.ticket_id == ticket_uuid, AuditLog.action == "comment_added")
         )
         ticket = await session.get(Ticket, ticket_uuid)
@@ -82,17 +89,18 @@ async def test_long_ticket_continues_as_new_and_keeps_everything(
     assert state.version == ticket.version and state.status == TicketStatus.ACCEPTED
 
     # And the ticket still moves after the boundary.
-    resolved = await desk.post(f"/api/v1/internal/tickets/{ticket_id}/status",
-                               json={"status": "RESOLVED"}, headers=manager_h)
+    resolved = await desk.post(
+        f"/api/v1/internal/tickets/{ticket_id}/status",
+        json={"status": "RESOLVED"},
+        headers=manager_h,
+    )
     assert resolved.status_code == 200 and resolved.json()["status"] == "RESOLVED"
 
 
 @pytest.mark.parametrize("history_file", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_recorded_histories_replay(history_file: Path):
     """A change to TicketWorkflow that would break running tickets fails here."""
-    history = WorkflowHistory.from_json(
-        history_file.stem, json.loads(history_file.read_text())
-    )
+    history = WorkflowHistory.from_json(history_file.stem, json.loads(history_file.read_text()))
     await Replayer(workflows=[TicketWorkflow]).replay_workflow(history)
 
 

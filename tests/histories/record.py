@@ -48,8 +48,12 @@ async def record() -> None:
             session.add(org)
             await session.flush()
             people = {
-                role: User(organization_id=org.id, email=f"{role.lower()}@replay.example.com",
-                           role=role, password_hash=hash_password("x" * 12))
+                role: User(
+                    organization_id=org.id,
+                    email=f"{role.lower()}@replay.example.com",
+                    role=role,
+                    password_hash=hash_password("x" * 12),
+                )
                 for role in (Role.CUSTOMER, Role.AGENT, Role.MANAGER)
             }
             session.add_all(people.values())
@@ -65,14 +69,22 @@ async def record() -> None:
                 steps = [
                     (TicketWorkflow.accept, AcceptRequest(actor(manager))),
                     (TicketWorkflow.assign, AssignRequest(actor(manager), str(agent.id))),
-                    (TicketWorkflow.set_status,
-                     StatusRequest(actor(agent), TicketStatus.IN_PROGRESS)),
-                    (TicketWorkflow.add_comment,
-                     CommentRequest(actor(agent), str(uuid.uuid4()), "Can you send a log?")),
-                    (TicketWorkflow.set_status,
-                     StatusRequest(actor(agent), TicketStatus.WAITING_CUSTOMER)),
-                    (TicketWorkflow.add_comment,
-                     CommentRequest(actor(customer), str(uuid.uuid4()), "Here it is")),
+                    (
+                        TicketWorkflow.set_status,
+                        StatusRequest(actor(agent), TicketStatus.IN_PROGRESS),
+                    ),
+                    (
+                        TicketWorkflow.add_comment,
+                        CommentRequest(actor(agent), str(uuid.uuid4()), "Can you send a log?"),
+                    ),
+                    (
+                        TicketWorkflow.set_status,
+                        StatusRequest(actor(agent), TicketStatus.WAITING_CUSTOMER),
+                    ),
+                    (
+                        TicketWorkflow.add_comment,
+                        CommentRequest(actor(customer), str(uuid.uuid4()), "Here it is"),
+                    ),
                     (TicketWorkflow.set_priority, PriorityRequest(actor(agent), "URGENT")),
                     (TicketWorkflow.set_status, StatusRequest(actor(agent), TicketStatus.RESOLVED)),
                     (TicketWorkflow.close, StatusRequest(actor(agent), TicketStatus.CLOSED)),
