@@ -4,7 +4,7 @@ from desk.admin.models import Service
 from desk.attachments.models import Attachment
 from desk.auth.models import Organization, RefreshToken, User
 from desk.db.base import Base
-from desk.notifications.models import Notification, Webhook, WebhookDelivery
+from desk.notifications.models import EmailDelivery, Notification, Webhook, WebhookDelivery
 from desk.sla.models import BusinessCalendar, SlaPolicy
 from desk.tickets.models import AuditLog, Comment, Ticket
 
@@ -14,6 +14,7 @@ __all__ = [
     "Base",
     "BusinessCalendar",
     "Comment",
+    "EmailDelivery",
     "Notification",
     "Organization",
     "RefreshToken",

@@ -69,3 +69,23 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_webhook_deliveries_webhook", "webhook_id", "created_at"),)
+
+
+class EmailDelivery(Base):
+    """One notification email to one address; ``dedupe_key`` keeps a retried activity from
+    sending what was already sent."""
+
+    __tablename__ = "email_deliveries"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16))  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

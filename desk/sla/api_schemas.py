@@ -80,7 +80,10 @@ Holidays = Annotated[
     AfterValidator(normalize_holidays),
 ]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Minutes = Annotated[int, Field(gt=0, le=MAX_TARGET_MINUTES)]
+Minutes = Annotated[
+    float,
+    Field(gt=0, le=MAX_TARGET_MINUTES, description="minutes; fractions allowed (0.5 = 30 s)"),
+]
 WarnPercent = Annotated[int, Field(ge=1, le=99, description="warn at this % of a target")]
 
 
@@ -178,9 +181,9 @@ class SlaPolicyOut(BaseModel):
     name: str
     priority: Priority
     service_id: uuid.UUID | None
-    accept_minutes: int | None
-    first_response_minutes: int
-    resolution_minutes: int
+    accept_minutes: float | None
+    first_response_minutes: float
+    resolution_minutes: float
     warn_at_percent: int
     calendar_id: uuid.UUID | None
     is_active: bool

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from desk.db.base import Base, IdMixin, TimestampMixin
@@ -41,8 +41,9 @@ class SlaPolicy(IdMixin, TimestampMixin, Base):
     calendar_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("business_calendars.id", ondelete="RESTRICT")
     )
-    accept_minutes: Mapped[int | None]
-    first_response_minutes: Mapped[int]
-    resolution_minutes: Mapped[int]
+    # Minutes, fractions allowed: short targets make SLA behaviour testable end to end.
+    accept_minutes: Mapped[float | None] = mapped_column(Float)
+    first_response_minutes: Mapped[float] = mapped_column(Float)
+    resolution_minutes: Mapped[float] = mapped_column(Float)
     warn_at_percent: Mapped[int] = mapped_column(default=80)
     is_active: Mapped[bool] = mapped_column(default=True)
