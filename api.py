@@ -19,8 +19,9 @@ def main() -> None:
         app,
         host=settings.api_host,
         port=settings.api_port,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=30,  # in-flight requests finish on SIGTERM/SIGINT
         log_config=None,
+        access_log=False,  # desk.access writes one line per request, with its request id
     )
     exit_now(0)  # not a normal exit: see desk.procexit
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from temporalio.client import Client
 
 import desk.db.models  # noqa: F401 - every mapper, so foreign-key column types resolve
+from desk import metrics
 from desk.admin.router import router as admin_router
 from desk.attachments.router import router as attachments_router
 from desk.auth.router import router as auth_router
 from desk.db.engine import create_engine, create_sessionmaker
 from desk.http.errors import install_error_handlers
 from desk.http.health import router as health_router
+from desk.http.middleware import install_request_context
 from desk.notifications.admin_router import router as webhooks_admin_router
 from desk.notifications.router import router as notifications_router
 from desk.settings import Settings, get_settings
@@ -50,7 +52,11 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_request_context(app)
     app.include_router(health_router)
+    if settings.metrics_enabled:
+        app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
+        app.state.ticket_counts = metrics.TicketCounts()
     app.include_router(auth_router, prefix=f"{API_PREFIX}/auth", tags=["auth"])
     app.include_router(admin_router, prefix=f"{API_PREFIX}/admin", tags=["admin"])
     app.include_router(sla_router, prefix=f"{API_PREFIX}/admin", tags=["sla"])
@@ -61,3 +67,11 @@ def create_app(
         notifications_router, prefix=f"{API_PREFIX}/notifications", tags=["notifications"]
     )
     return app
+
+
+async def _metrics(request: Request) -> Response:
+    """Prometheus exposition; unauthenticated, for the operators' network (see README)."""
+    body, content_type = await metrics.render(
+        request.app.state.sessionmaker, request.app.state.ticket_counts
+    )
+    return Response(body, media_type=content_type)

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
 
+    # Observability: the API's /metrics, and the worker's own metrics endpoint.
+    metrics_enabled: bool = True
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(9464, ge=0, le=65535)  # 0: no worker metrics endpoint
+
     @model_validator(mode="after")
     def _refuse_default_secret_outside_dev(self) -> Settings:
         if self.env != "dev" and self.jwt_secret.get_secret_value() == DEFAULT_JWT_SECRET:

@@ -16,6 +16,7 @@ from desk.auth.security import decode_access_token
 from desk.enums import Role
 from desk.errors import Forbidden, NotFound, Unauthorized
 from desk.http.deps import SessionMakerDep, SettingsDep
+from desk.logging import bind as bind_log_context
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
 
@@ -40,6 +41,7 @@ async def get_current_user(
         user = await session.get(User, claims.user_id)
     if user is None or not user.is_active or user.organization_id != claims.organization_id:
         raise Unauthorized("invalid or expired token", code="invalid_token")
+    bind_log_context(user_id=user.id)
     return user
 
 

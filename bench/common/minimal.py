@@ -1,0 +1,62 @@
+"""The raw Temporal baseline: a minimal workflow (no activity, no database) and its worker.
+
+``python -m common.minimal --address HOST:PORT --task-queue Q`` (from bench/) runs the worker in a
+process of its own, as the application's worker runs in its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+
+@workflow.defn
+class MinimalWorkflow:
+    """Open until closed; ``touch`` is the cheapest possible Workflow Update."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.closed = False
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self.closed)
+        return self.version
+
+    @workflow.update
+    def touch(self) -> int:
+        self.version += 1
+        return self.version
+
+    @workflow.update
+    def close(self) -> int:
+        self.closed = True
+        return self.version
+
+
+async def serve(address: str, task_queue: str) -> None:
+    client = await Client.connect(address)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Worker(client, task_queue=task_queue, workflows=[MinimalWorkflow]):
+        print("minimal worker polling", flush=True)
+        await stop.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--task-queue", required=True)
+    args = parser.parse_args()
+    asyncio.run(serve(args.address, args.task_queue))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,378 @@
+"""The real stack, started and stopped by a benchmark: a PostgreSQL database of its own
+(created, migrated, dropped), the Temporal dev server, the worker and the API as
+subprocesses (``python -m worker`` / ``python -m api``, as in production), and optionally
+the baselines' processes (the minimal workflow's worker, the plain FastAPI app).
+
+    async with Stack(options) as stack:
+        org = await stack.seed_org()
+        ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psycopg
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+import desk.db.models  # noqa: F401 - every mapper
+from desk.admin.organizations import create_organization
+from desk.auth.models import Organization, User
+from desk.auth.security import create_access_token
+from desk.binaries import temporal_cli
+from desk.db.engine import create_engine, create_sessionmaker
+from desk.db.migrate import upgrade_async
+from desk.db.types import utcnow
+from desk.enums import Role
+from desk.settings import Settings
+from desk.temporal import SEARCH_ATTRIBUTES
+
+BENCH_DIR = Path(__file__).resolve().parents[1]  # for `python -m common.<baseline>`
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+START_TIMEOUT_S = 90.0
+TOKEN_MINUTES = 600  # a full-size run outlasts the default 15-minute access token
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process (VmRSS), MiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@dataclass
+class StackOptions:
+    api: bool = True
+    worker: bool = True
+    minimal_worker: bool = False  # the raw Temporal baseline's worker
+    plain_app: bool = False  # the old design's baseline
+    # Keep the dev server's state in a file (``Stack.temporal_db_file``, to measure its
+    # size); in memory otherwise.
+    temporal_db_on_disk: bool = False
+    postgres_url: str = field(
+        default_factory=lambda: os.environ.get("DESK_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    )
+    pool_size: int = 10
+
+
+@dataclass
+class Tenant:
+    """An organization with one user per role, and their bearer headers."""
+
+    org: Organization
+    users: dict[Role, User]
+    headers: dict[Role, dict[str, str]]
+
+
+class Stack:
+    def __init__(self, options: StackOptions | None = None):
+        self.options = options or StackOptions()
+        self.workdir = Path(tempfile.mkdtemp(prefix="desk-bench-"))
+        self.database_url = ""
+        self.task_queue = f"bench-{uuid.uuid4().hex[:8]}"
+        self.minimal_task_queue = f"bench-minimal-{uuid.uuid4().hex[:8]}"
+        self.jwt_secret = secrets.token_urlsafe(48)
+        self.env: WorkflowEnvironment | None = None
+        self.engine: AsyncEngine | None = None
+        self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.api_url = ""
+        self.plain_url = ""
+        self.worker_metrics_url = ""
+        self._db_name = ""
+        self.temporal_db_file = self.workdir / "temporal.db"
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Stack:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stop()
+
+    async def _start(self) -> None:
+        opts = self.options
+        self._db_name = f"desk_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        with psycopg.connect(_libpq(opts.postgres_url), autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{self._db_name}"')
+        self.database_url = (
+            make_url(opts.postgres_url)
+            .set(database=self._db_name)
+            .render_as_string(hide_password=False)
+        )
+        await upgrade_async(self.database_url)
+        self.engine = create_engine(self.database_url)
+        self.sessionmaker = create_sessionmaker(self.engine)
+
+        self.env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_cli(),
+            search_attributes=SEARCH_ATTRIBUTES,
+            dev_server_database_filename=(
+                str(self.temporal_db_file) if opts.temporal_db_on_disk else None
+            ),
+            dev_server_log_level="error",
+            ui=False,
+        )
+        waits = []
+        if opts.worker:
+            port = free_port()
+            self.worker_metrics_url = f"http://127.0.0.1:{port}"
+            self._spawn(
+                "worker",
+                [sys.executable, "-m", "worker"],
+                {"DESK_WORKER_METRICS_PORT": str(port)},
+            )
+            waits.append(self._wait_http(f"{self.worker_metrics_url}/healthz", "worker"))
+        if opts.api:
+            port = free_port()
+            self.api_url = f"http://127.0.0.1:{port}"
+            self._spawn("api", [sys.executable, "-m", "api"], {"DESK_API_PORT": str(port)})
+            waits.append(self._wait_http(f"{self.api_url}/readyz", "api"))
+        if opts.minimal_worker:
+            self._spawn(
+                "minimal-worker",
+                [
+                    sys.executable,
+                    "-m",
+                    "common.minimal",
+                    "--address",
+                    self.temporal_address,
+                    "--task-queue",
+                    self.minimal_task_queue,
+                ],
+                {},
+            )
+            waits.append(self._wait_log("minimal-worker", "minimal worker polling"))
+        if opts.plain_app:
+            port = free_port()
+            self.plain_url = f"http://127.0.0.1:{port}"
+            self._spawn(
+                "plain-app",
+                [sys.executable, "-m", "common.plain_app", "--port", str(port)],
+                {},
+            )
+            waits.append(self._wait_http(f"{self.plain_url}/healthz", "plain-app"))
+        await asyncio.gather(*waits)
+
+    async def _stop(self) -> None:
+        # The API first, then the worker (as in production); each drains, then exits.
+        for name in ("api", "plain-app", "worker", "minimal-worker"):
+            process = self.processes.pop(name, None)
+            if process is None or process.poll() is not None:
+                continue
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(process.wait, 40)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self.engine is not None:
+            await self.engine.dispose()
+        if self.env is not None:
+            await self.env.shutdown()
+        if self._db_name:
+            with psycopg.connect(_libpq(self.options.postgres_url), autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{self._db_name}" WITH (FORCE)')
+
+    # --- processes --------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Client:
+        assert self.env is not None
+        return self.env.client
+
+    @property
+    def temporal_address(self) -> str:
+        return self.client.service_client.config.target_host
+
+    def process_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
+        # Bytecode as in production (the image compiles it at build time): without .pyc
+        # files the worker's workflow sandbox compiles the workflow module's source for
+        # every new workflow. The cache goes to the bench's directory, not the tree.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(self.workdir / "pycache")
+        env.update(
+            DESK_ENV="test",
+            DESK_JWT_SECRET=self.jwt_secret,
+            DESK_ACCESS_TOKEN_MINUTES=str(TOKEN_MINUTES),
+            DESK_DATABASE_URL=self.database_url,
+            DESK_DATABASE_POOL_SIZE=str(self.options.pool_size),
+            DESK_TEMPORAL_ADDRESS=self.temporal_address,
+            DESK_TEMPORAL_TASK_QUEUE=self.task_queue,
+            DESK_API_HOST="127.0.0.1",
+            DESK_UPLOAD_DIR=str(self.workdir / "uploads"),
+            PYTHONPATH=str(BENCH_DIR),
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def settings(self) -> Settings:
+        return Settings(
+            env="test",
+            jwt_secret=self.jwt_secret,
+            access_token_minutes=TOKEN_MINUTES,
+            database_url=self.database_url,
+            temporal_task_queue=self.task_queue,
+            _env_file=None,
+        )
+
+    def _spawn(self, name: str, argv: list[str], extra_env: dict[str, str]) -> None:
+        log = (self.workdir / f"{name}.log").open("wb")
+        # cwd is the bench's own directory: no .env from the repository is read.
+        self.processes[name] = subprocess.Popen(
+            argv,
+            env={**self.process_env(), **extra_env},
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.workdir / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def _check_alive(self, name: str) -> None:
+        process = self.processes[name]
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log_tail(name)}")
+
+    async def _wait_http(self, url: str, name: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        async with httpx.AsyncClient(timeout=2) as http:
+            while True:
+                self._check_alive(name)
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(url)).status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} not ready at {url}:\n{self.log_tail(name)}")
+                await asyncio.sleep(0.2)
+
+    async def _wait_log(self, name: str, text: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while text not in self.log_tail(name, 200):
+            self._check_alive(name)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start:\n{self.log_tail(name)}")
+            await asyncio.sleep(0.2)
+
+    def pid(self, name: str) -> int:
+        return self.processes[name].pid
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each part: our processes, the Temporal dev server,
+        PostgreSQL (every backend: other users of the server count too) and this one."""
+        usage = {name: cpu_seconds(p.pid) for name, p in self.processes.items()}
+        port = self.temporal_address.rsplit(":", 1)[1]
+        usage["temporal"] = sum(cpu_seconds(pid) for pid in pids_matching("start-dev", port))
+        usage["postgres"] = sum(cpu_seconds(pid) for pid in pids_matching("postgres"))
+        usage["bench"] = cpu_seconds(os.getpid())
+        return usage
+
+    # --- data ---------------------------------------------------------------------------------
+
+    async def seed_tenant(self, name: str = "Bench Org") -> Tenant:
+        """An organization (default SLA policies) with one active user per role."""
+        assert self.sessionmaker is not None
+        async with self.sessionmaker() as session:
+            org = await create_organization(session, name)
+            users = {}
+            for role in Role:
+                user = User(
+                    organization_id=org.id,
+                    email=f"{role.lower()}-{uuid.uuid4().hex[:8]}@bench.example.com",
+                    full_name=f"Bench {role.title()}",
+                    role=role,
+                    password_hash="!",  # noqa: S106 - no password: tokens are minted below
+                )
+                session.add(user)
+                users[role] = user
+            await session.commit()
+        settings = self.settings()
+        headers = {
+            role: {
+                "Authorization": "Bearer "
+                + create_access_token(
+                    settings,
+                    user_id=user.id,
+                    organization_id=org.id,
+                    role=str(role),
+                    now=utcnow(),
+                )
+            }
+            for role, user in users.items()
+        }
+        return Tenant(org, users, headers)
+
+
+def http_client(base_url: str, concurrency: int) -> httpx.AsyncClient:
+    """A keep-alive client with a connection per concurrent caller."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60)
+
+
+# --- CPU accounting: where the time of a run went ----------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its reaped children, seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # fields[0] is the state (3rd field of stat); utime, stime, cutime, cstime are 14-17.
+    return sum(int(v) for v in fields[11:15]) / CLOCK_TICKS
+
+
+def pids_matching(*needles: str) -> list[int]:
+    """Processes whose command line contains every needle (e.g. the dev server's port)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if all(needle in cmdline for needle in needles):
+            found.append(int(entry.name))
+    return found

@@ -1,0 +1,152 @@
+"""Accept / assign / status-change latency over HTTP (p50, p99) at concurrency 1 and 10,
+beside raw ``execute_update`` on a minimal workflow (no activity, no database) and the
+HTTP floor (``GET /healthz``), measured in the same run.
+
+    .venv/bin/python bench/transition.py [--tickets 1:60,10:200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import uuid
+
+from common.minimal import MinimalWorkflow
+from common.stack import Stack, StackOptions, http_client
+from common.stats import Run, machine, ratio, run_load, table
+
+from desk.enums import Role
+
+DEFAULT_TICKETS = "1:60,10:200"
+BODY = {"subject": "Printer on fire", "priority": "MEDIUM"}
+
+
+def parse_levels(spec: str) -> list[tuple[int, int]]:
+    return [(int(c), int(n)) for c, n in (part.split(":") for part in spec.split(","))]
+
+
+async def measure(levels: list[tuple[int, int]]) -> None:
+    async with Stack(StackOptions(minimal_worker=True)) as stack:
+        tenant = await stack.seed_tenant()
+        manager = tenant.headers[Role.MANAGER]
+        agent_id = str(tenant.users[Role.AGENT].id)
+        client = stack.client
+        max_c = max(c for c, _ in levels)
+        results: dict[int, dict[str, Run]] = {}
+
+        async with http_client(stack.api_url, max(max_c, 10)) as api:
+
+            async def post(path: str, body: dict | None = None) -> dict:
+                response = await api.post(path, json=body, headers=manager)
+                if response.status_code not in (200, 201):
+                    raise RuntimeError(f"{path}: {response.status_code} {response.text[:200]}")
+                return response.json()
+
+            async def healthz(_: int) -> None:
+                (await api.get("/healthz")).raise_for_status()
+
+            for concurrency, count in levels:
+                # Tickets to move (created untimed), and as many open minimal workflows.
+                tickets: list[str] = []
+
+                async def create(_: int, into: list[str] = tickets) -> None:
+                    into.append((await post("/api/v1/tickets", BODY))["id"])
+
+                await run_load("setup", create, count=count, concurrency=10)
+                handles = [
+                    await client.start_workflow(
+                        MinimalWorkflow.run,
+                        id=f"raw-upd-{uuid.uuid4()}",
+                        task_queue=stack.minimal_task_queue,
+                    )
+                    for _ in range(count)
+                ]
+
+                def op(path: str, body: dict | None = None, ids: list[str] = tickets):
+                    async def call(i: int) -> None:
+                        await post(path.format(id=ids[i]), body)
+
+                    return call
+
+                async def raw_update(i: int, hs=handles) -> None:
+                    await hs[i].execute_update(MinimalWorkflow.touch)
+
+                runs = {}
+                runs["HTTP floor (GET /healthz)"] = await run_load(
+                    "healthz", healthz, count=count, concurrency=concurrency
+                )
+                runs["raw execute_update"] = await run_load(
+                    "raw", raw_update, count=count, concurrency=concurrency
+                )
+                runs["accept"] = await run_load(
+                    "accept",
+                    op("/api/v1/internal/tickets/{id}/accept"),
+                    count=count,
+                    concurrency=concurrency,
+                )
+                runs["assign"] = await run_load(
+                    "assign",
+                    op("/api/v1/internal/tickets/{id}/assign", {"assigned_to": agent_id}),
+                    count=count,
+                    concurrency=concurrency,
+                )
+                runs["status IN_PROGRESS"] = await run_load(
+                    "status",
+                    op("/api/v1/internal/tickets/{id}/status", {"status": "IN_PROGRESS"}),
+                    count=count,
+                    concurrency=concurrency,
+                )
+                runs["raw execute_update (again)"] = await run_load(
+                    "raw", raw_update, count=count, concurrency=concurrency
+                )
+                results[concurrency] = runs
+
+    report(results)
+
+
+def report(results: dict[int, dict[str, Run]]) -> None:
+    print(f"\n## transition — {machine()}\n")
+    rows = []
+    for concurrency, runs in results.items():
+        raw = _raw(runs)
+        for name, run in runs.items():
+            rows.append(
+                [
+                    concurrency,
+                    name,
+                    run.n,
+                    run.rate,
+                    run.p50_ms,
+                    run.p99_ms,
+                    ratio(run.p50_ms, raw.p50_ms),
+                ]
+            )
+    print(
+        table(
+            ["c", "what", "n", "per s", "p50 ms", "p99 ms", "p50 / raw p50 (target <= 2x)"],
+            rows,
+        )
+    )
+
+
+def _raw(runs: dict[str, Run]) -> Run:
+    """The raw baseline: both raw runs pooled (before and after the HTTP ones)."""
+    first, again = runs["raw execute_update"], runs["raw execute_update (again)"]
+    return Run(
+        "raw", first.concurrency, first.latencies + again.latencies, first.wall_s + again.wall_s
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--tickets",
+        default=DEFAULT_TICKETS,
+        help=f"concurrency:tickets pairs (default {DEFAULT_TICKETS})",
+    )
+    args = parser.parse_args()
+    asyncio.run(measure(parse_levels(args.tickets)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,310 @@
+"""Prometheus metrics: the API's /metrics (HTTP by route template, tickets by status), the
+worker's endpoint (our counters and the Temporal SDK's), and the worker's drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.testing import WorkflowEnvironment
+
+from desk import metrics
+from desk.app import create_app
+from desk.auth.security import create_access_token
+from desk.db.types import utcnow
+from desk.enums import TicketStatus
+from desk.settings import Settings
+from desk.temporal import ticket_workflow_id
+from desk.tickets.contracts import TicketInput
+from desk.tickets.models import Ticket
+from tests.workflow_support import eventually, new_ticket_state
+from workflows.ticket import TicketWorkflow
+
+
+def sample(exposition: str, name: str, **labels: str) -> float | None:
+    """The value of the sample ``name{labels}`` in a Prometheus text exposition."""
+    for family in text_string_to_metric_families(exposition):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return s.value
+    return None
+
+
+async def scrape(http: httpx.AsyncClient) -> str:
+    response = await http.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return response.text
+
+
+def _bearer(settings: Settings, user) -> dict[str, str]:
+    token = create_access_token(
+        settings,
+        user_id=user.id,
+        organization_id=user.organization_id,
+        role=str(user.role),
+        now=utcnow(),
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- The API ---------------------------------------------------------------------------------
+
+
+async def test_requests_are_counted_by_route_template_and_status(client, world, settings):
+    user = await world.user(await world.org())
+    route = "/api/v1/tickets/{ticket_id}"
+    before = await scrape(client)
+    count_before = sample(
+        before, "desk_http_requests_total", method="GET", route=route, status="404"
+    )
+
+    ticket_ids = [uuid.uuid4() for _ in range(3)]
+    for ticket_id in ticket_ids:
+        response = await client.get(f"/api/v1/tickets/{ticket_id}", headers=_bearer(settings, user))
+        assert response.status_code == 404
+    after = await scrape(client)
+
+    count = sample(after, "desk_http_requests_total", method="GET", route=route, status="404")
+    assert count == (count_before or 0) + 3
+    latency = sample(
+        after, "desk_http_request_duration_seconds_count", method="GET", route=route, status="404"
+    )
+    assert latency == count
+    assert not any(str(t) in after for t in ticket_ids)  # raw paths never become labels
+
+
+async def test_unknown_paths_share_one_series(client):
+    await client.get(f"/no/such/{uuid.uuid4()}")
+    await client.get("/another/unknown")
+
+    exposition = await scrape(client)
+
+    assert sample(exposition, "desk_http_requests_total", route="<unmatched>", status="404") >= 2
+    assert "/no/such" not in exposition
+
+
+async def test_tickets_by_status_span_every_organization_and_are_cached(
+    settings, world, sessionmaker
+):
+    app = create_app(settings)
+    app.state.ticket_counts = metrics.TicketCounts(ttl_s=3600)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://desk.test") as http,
+    ):
+        first = await scrape(http)
+        new_before = sample(first, "desk_tickets", status="NEW")
+        closed_before = sample(first, "desk_tickets", status="CLOSED")
+        assert sample(first, "desk_tickets", status="WAITING_CUSTOMER") is not None
+
+        await _add_tickets(world, sessionmaker, [TicketStatus.NEW, TicketStatus.CLOSED])
+        await _add_tickets(world, sessionmaker, [TicketStatus.NEW])  # another organization
+        cached = await scrape(http)
+        app.state.ticket_counts = metrics.TicketCounts(ttl_s=3600)
+        fresh = await scrape(http)
+
+    assert sample(cached, "desk_tickets", status="NEW") == new_before
+    assert sample(fresh, "desk_tickets", status="NEW") == new_before + 2
+    assert sample(fresh, "desk_tickets", status="CLOSED") == closed_before + 1
+
+
+async def _add_tickets(world, sessionmaker, statuses: list[TicketStatus]) -> None:
+    org = await world.org()
+    requester = await world.user(org)
+    async with sessionmaker() as session:
+        for number, status in enumerate(statuses, start=1):
+            state = new_ticket_state(org, requester, number=number)
+            session.add(
+                Ticket(
+                    id=uuid.UUID(state.ticket_id),
+                    organization_id=org.id,
+                    number=number,
+                    subject=state.subject,
+                    priority=state.priority,
+                    status=status,
+                    requester_id=requester.id,
+                )
+            )
+        await session.commit()
+
+
+async def test_sla_and_notification_counters_are_exposed(client):
+    exposition = await scrape(client)
+
+    assert sample(exposition, "desk_sla_warnings_total") is not None
+    assert sample(exposition, "desk_sla_breaches_total") is not None
+    for channel in ("in_app", "email", "webhook"):
+        assert (
+            sample(exposition, "desk_notification_delivery_failures_total", channel=channel)
+            is not None
+        )
+
+
+async def test_metrics_can_be_turned_off(settings):
+    app = create_app(settings.model_copy(update={"metrics_enabled": False}))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://desk.test") as http,
+    ):
+        response = await http.get("/metrics")
+
+    assert response.status_code == 404
+
+
+async def test_metrics_are_not_in_the_public_api_schema(client):
+    schema = (await client.get("/openapi.json")).json()
+
+    assert "/metrics" not in schema["paths"]
+
+
+# --- The worker ------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class WorkerProcess:
+    def __init__(self, process: subprocess.Popen[bytes], port: int, task_queue: str):
+        self.process = process
+        self.url = f"http://127.0.0.1:{port}"
+        self.task_queue = task_queue
+
+    async def get(self, path: str) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=self.url, timeout=5) as http:
+            return await http.get(path)
+
+    async def status(self) -> int | None:
+        try:
+            return (await self.get("/healthz")).status_code
+        except httpx.HTTPError:
+            return None
+
+
+@asynccontextmanager
+async def worker_process(
+    settings: Settings, dev_server: WorkflowEnvironment, tmp_path: Path
+) -> AsyncIterator[WorkerProcess]:
+    """``python -m worker`` as production runs it, on a task queue of its own."""
+    port, task_queue = _free_port(), f"metrics-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DESK_DATABASE_URL": settings.database_url,
+        "DESK_TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
+        "DESK_TEMPORAL_TASK_QUEUE": task_queue,
+        "DESK_WORKER_METRICS_PORT": str(port),
+        "DESK_LOG_FORMAT": "json",
+    }
+    log_file = (tmp_path / "worker.log").open("wb")
+    # Popen returns at once; cwd is a fresh directory, so the worker reads no .env.
+    process = subprocess.Popen(  # noqa: ASYNC220
+        [sys.executable, "-m", "worker"], env=env, cwd=tmp_path, stdout=log_file, stderr=log_file
+    )
+    worker = WorkerProcess(process, port, task_queue)
+    try:
+        await eventually(lambda: _up(worker), timeout=60)
+        yield worker
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log_file.close()
+
+
+async def _up(worker: WorkerProcess) -> bool:
+    if worker.process.poll() is not None:
+        raise AssertionError(f"worker exited with {worker.process.returncode}")
+    return await worker.status() == 200
+
+
+async def test_the_worker_exposes_our_counters_and_the_sdk_metrics(settings, dev_server, tmp_path):
+    async with worker_process(settings, dev_server, tmp_path) as worker:
+        response = await worker.get("/metrics")
+        missing = await worker.get("/nope")
+
+    assert response.status_code == 200
+    exposition = response.text
+    assert sample(exposition, "desk_sla_breaches_total") == 0
+    assert sample(exposition, "desk_notification_delivery_failures_total", channel="email") == 0
+    assert "process_resident_memory_bytes" in exposition
+    # The Temporal SDK's own metrics (Runtime telemetry), tagged with the worker's queue.
+    sdk = [
+        s
+        for family in text_string_to_metric_families(exposition)
+        if family.name.startswith("temporal_")
+        for s in family.samples
+    ]
+    assert any(s.labels.get("task_queue") == worker.task_queue for s in sdk), exposition[-2000:]
+    assert missing.status_code == 404
+
+
+@asynccontextmanager
+async def hold_ticket_writes(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Block every write to the tickets table until the block ends."""
+    async with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            await connection.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: the write lock
+        else:
+            await connection.execute(text("LOCK TABLE tickets IN EXCLUSIVE MODE"))
+        try:
+            yield
+        finally:
+            await connection.rollback()
+
+
+async def test_sigterm_lets_the_running_activity_finish_then_exits_0(
+    settings, dev_server, tmp_path, world, sessionmaker, engine
+):
+    org = await world.org()
+    requester = await world.user(org)
+    state = new_ticket_state(org, requester)
+
+    async with worker_process(settings, dev_server, tmp_path) as worker:
+        async with hold_ticket_writes(engine):
+            handle = await dev_server.client.start_workflow(
+                TicketWorkflow.run,
+                TicketInput(state=state),
+                id=ticket_workflow_id(state.ticket_id),
+                task_queue=worker.task_queue,
+            )
+
+            async def projection_running() -> bool:
+                pending = (await handle.describe()).raw_description.pending_activities
+                return any(
+                    a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED for a in pending
+                )
+
+            await eventually(projection_running)
+            worker.process.send_signal(signal.SIGTERM)
+            # The worker is shutting down (its health says so) while the write still waits.
+            await eventually(lambda: _status_is(worker, 503))
+            assert worker.process.poll() is None
+        # The lock is gone: the activity completes, then the worker exits cleanly.
+        code = await asyncio.to_thread(worker.process.wait, 60)
+
+    assert code == 0
+    async with sessionmaker() as session:
+        ticket = await session.get(Ticket, uuid.UUID(state.ticket_id))
+    assert ticket is not None and ticket.status == TicketStatus.NEW
+
+
+async def _status_is(worker: WorkerProcess, status: int) -> bool:
+    return await worker.status() == status
