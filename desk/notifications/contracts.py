@@ -1,8 +1,8 @@
 """What the ticket workflow hands to the notification activities (plain dataclasses, so the
 workflow sandbox imports them and Temporal's JSON converter carries them)."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Temporal resolves these type hints inside the
+# workflow sandbox, where string annotations of imported names may not resolve.
 from dataclasses import dataclass
 from datetime import datetime
 

@@ -117,6 +117,34 @@ async def active_managers(session: AsyncSession, organization_id: uuid.UUID | st
     return list((await session.execute(query)).scalars())
 
 
+SLA_WARNING, SLA_BREACH = "warning", "breach"  # SlaNotice.kind
+
+
+async def sla_recipients(
+    session: AsyncSession,
+    organization_id: uuid.UUID | str,
+    kind: str,
+    assignee_id: uuid.UUID | str | None,
+) -> list[User]:
+    """Who hears of an SLA ``kind`` ("warning" or "breach") on a ticket of the organization.
+
+    A warning goes to the ticket's assignee while they are an active user of the
+    organization, otherwise to its active MANAGERs; a breach goes to every active MANAGER.
+    """
+    if kind not in (SLA_WARNING, SLA_BREACH):
+        raise ValueError(f"unknown SLA notice kind {kind!r}")
+    if kind == SLA_WARNING and assignee_id is not None:
+        query = select(User).where(
+            User.id == _uuid(assignee_id),
+            User.organization_id == _uuid(organization_id),
+            User.is_active.is_(True),
+        )
+        assignee = (await session.execute(query)).scalar_one_or_none()
+        if assignee is not None:
+            return [assignee]
+    return await active_managers(session, organization_id)
+
+
 # --- The caller's notifications -------------------------------------------------------
 
 

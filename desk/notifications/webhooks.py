@@ -21,6 +21,7 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from desk import metrics
 from desk.db.types import utcnow
 from desk.notifications.models import Webhook, WebhookDelivery
 from desk.notifications.schemas import WebhookEvent
@@ -251,6 +252,8 @@ async def _settle(
     attempts: int,
     error: str | None,
 ) -> DeliveryResult:
+    if status == FAILED:
+        metrics.NOTIFICATION_DELIVERY_FAILURES.labels(channel="webhook").inc()
     async with sessionmaker() as session:
         await session.execute(
             update(WebhookDelivery)
@@ -269,6 +272,7 @@ async def _settle(
 async def _record_retryable(
     sessionmaker: async_sessionmaker[AsyncSession], key: str, status_code: int | None, error: str
 ) -> None:
+    metrics.NOTIFICATION_DELIVERY_FAILURES.labels(channel="webhook").inc()
     async with sessionmaker() as session:
         await session.execute(
             update(WebhookDelivery)
