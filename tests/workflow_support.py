@@ -10,9 +10,15 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from desk.auth.models import Organization, User
 from desk.enums import Priority, TicketStatus
+from desk.sla.schemas import SlaTargets
 from desk.temporal import ticket_workflow_id
 from desk.tickets.contracts import ActorRef, TicketInput, TicketState
 from workflows.ticket import TicketWorkflow
+
+# A HIGH-like policy, 24x7: first response in 1 h, resolution in 8 h.
+HIGH_TARGETS = SlaTargets.from_minutes(
+    None, first_response_minutes=60, resolution_minutes=8 * 60, warn_at_percent=80
+)
 
 
 def actor(user: User) -> ActorRef:
@@ -44,7 +50,12 @@ def new_ticket_state(
 
 
 async def start_ticket(
-    client: Client, task_queue: str, state: TicketState, *, index_search_attributes: bool = True
+    client: Client,
+    task_queue: str,
+    state: TicketState,
+    *,
+    index_search_attributes: bool = True,
+    sla_targets: SlaTargets | None = HIGH_TARGETS,
 ) -> WorkflowHandle[TicketWorkflow, str]:
     """Start a ticket's workflow and wait until its first projection is written.
 
@@ -53,7 +64,11 @@ async def start_ticket(
     """
     handle = await client.start_workflow(
         TicketWorkflow.run,
-        TicketInput(state=state, index_search_attributes=index_search_attributes),
+        TicketInput(
+            state=state,
+            index_search_attributes=index_search_attributes,
+            sla_targets=sla_targets,
+        ),
         id=ticket_workflow_id(state.ticket_id),
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

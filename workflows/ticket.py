@@ -9,10 +9,18 @@ to the database in one transaction; only then does the caller get its answer.
 The projector coalesces: whatever accumulated while a write was in flight goes out in the
 next write. If the database is down the write is retried with backoff for as long as it
 takes; nothing accepted is lost.
+
+The SLA clock (``desk.sla.tracker``) lives in the state and is fed every event. The loop
+sleeps on one durable timer, named in the UI, until the earliest of the next SLA warning or
+due instant and the auto-close instant; any change re-arms it. A warning or breach becomes
+an audit line, a projection write and an announcement on every channel (in-app, email,
+webhooks), each channel an activity of its own so a failing one never holds up the others
+or the ticket.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
@@ -20,11 +28,21 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from desk.enums import Priority, Role, TicketStatus
-    from desk.temporal import ASSIGNEE_ID, ORGANIZATION_ID, TICKET_PRIORITY, TICKET_STATUS
+    from desk.notifications.contracts import SlaNotice
+    from desk.sla import tracker
+    from desk.sla.schemas import ClockReport, EventKind, SlaEvent, SlaTargets
+    from desk.temporal import (
+        ASSIGNEE_ID,
+        ORGANIZATION_ID,
+        SLA_BREACHED,
+        SLA_DUE_AT,
+        TICKET_PRIORITY,
+        TICKET_STATUS,
+    )
     from desk.tickets import lifecycle
     from desk.tickets.contracts import (
         AcceptRequest,
@@ -57,8 +75,19 @@ PROJECTION_RETRY = RetryPolicy(
 ERROR_INVALID_TRANSITION = "InvalidTransition"
 ERROR_FORBIDDEN = "Forbidden"
 ERROR_TICKET_CLOSED = "TicketClosed"
+ERROR_MISSING_SLA_TARGETS = "MissingSlaTargets"
 
 AUTO_CLOSE_TIMER = "Auto-close resolved ticket"
+
+# Every channel of an SLA announcement is its own activity with its own patience: the
+# in-app row must land (the database comes back); email and webhooks give up after an hour.
+IN_APP_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=0)
+REMOTE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
+NOTIFY_CHANNELS: tuple[tuple[str, RetryPolicy, timedelta | None], ...] = (
+    ("notify_in_app", IN_APP_RETRY, None),
+    ("notify_email", REMOTE_RETRY, timedelta(hours=1)),
+    ("notify_webhooks", REMOTE_RETRY, timedelta(hours=1)),
+)
 
 
 def _actor(ref: ActorRef) -> lifecycle.Actor:
@@ -77,6 +106,8 @@ class TicketWorkflow:
         self._projected_version = input.state.version if input.continued else 0
         self._updates_this_run = 0
         self._index_search_attributes = input.index_search_attributes
+        # SLA announcements still being delivered (carried over on continue-as-new).
+        self._notices: list[SlaNotice] = []
 
     # --- the main loop: project, fire timers, continue-as-new, complete -----------------
 
@@ -84,12 +115,17 @@ class TicketWorkflow:
     async def run(self, input: TicketInput) -> str:
         if not input.continued:
             self._change("created", self._state.created_by_id, to_value=self._state.status)
+            self._sla(
+                tracker.on_created(self._state.sla, self._state.created_at, input.sla_targets)
+            )
+        for notice in input.pending_notices:
+            self._announce(notice)
         self._upsert_search_attributes()
         while True:
             if self._needs_projection():
                 await self._project()
                 continue
-            if self._finished() and workflow.all_handlers_finished():
+            if self._finished() and workflow.all_handlers_finished() and not self._notices:
                 return self._state.status
             if self._should_continue_as_new() and workflow.all_handlers_finished():
                 workflow.continue_as_new(
@@ -98,6 +134,7 @@ class TicketWorkflow:
                         recent_update_ids=list(self._recent),
                         continued=True,
                         index_search_attributes=self._index_search_attributes,
+                        pending_notices=list(self._notices),
                     )
                 )
             await self._wait_for_work_or_timer()
@@ -116,10 +153,11 @@ class TicketWorkflow:
 
     async def _wait_for_work_or_timer(self) -> None:
         def ready() -> bool:
-            return self._needs_projection() or (
-                (self._finished() or self._should_continue_as_new())
-                and workflow.all_handlers_finished()
-            )
+            if self._needs_projection():
+                return True
+            if not workflow.all_handlers_finished():
+                return False
+            return (self._finished() and not self._notices) or self._should_continue_as_new()
 
         deadline = self._next_deadline()
         if deadline is None:
@@ -136,9 +174,13 @@ class TicketWorkflow:
         self._fire_timers()
 
     def _next_deadline(self) -> tuple[datetime, str] | None:
+        """The earliest instant the loop must wake up for, and the timer's name."""
+        deadlines: list[tuple[datetime, str]] = []
         if self._state.status == TicketStatus.RESOLVED and self._state.resolved_at:
-            return self._auto_close_at(), AUTO_CLOSE_TIMER
-        return None
+            deadlines.append((self._auto_close_at(), AUTO_CLOSE_TIMER))
+        if (sla := tracker.next_deadline(self._state.sla)) is not None:
+            deadlines.append((sla.at, sla.timer_name))
+        return min(deadlines, default=None)
 
     def _auto_close_at(self) -> datetime:
         assert self._state.resolved_at is not None
@@ -147,8 +189,79 @@ class TicketWorkflow:
     def _fire_timers(self) -> None:
         now = workflow.now()
         state = self._state
+        self._sla(tracker.fire_due(state.sla, now))
         if state.status == TicketStatus.RESOLVED and now >= self._auto_close_at():
             self._set_status(TicketStatus.CLOSED, actor_id=None, action="auto_closed")
+
+    # --- SLA ----------------------------------------------------------------------------
+
+    def _sla(self, events: list[SlaEvent]) -> None:
+        """Record and announce the warnings and breaches an SLA step produced."""
+        state = self._state
+        for event in events:
+            breach = event.kind is EventKind.BREACH
+            self._change(
+                "sla_breached" if breach else "sla_warning",
+                None,
+                to_value=event.metric.value,
+                is_internal=True,
+                details={
+                    "metric": event.metric.value,
+                    "due_at": event.due_at.isoformat(),
+                    "key": event.key,
+                },
+            )
+            self._announce(
+                SlaNotice(
+                    ticket_id=state.ticket_id,
+                    organization_id=state.organization_id,
+                    ticket_number=state.number,
+                    ticket_subject=state.subject,
+                    priority=state.priority,
+                    assignee_id=state.assigned_to,
+                    metric=event.metric.value,
+                    kind=event.kind.value,
+                    at=event.at,
+                    due_at=event.due_at,
+                    target_seconds=event.target_seconds,
+                    dedupe_key=f"{state.ticket_id}:{event.key}",
+                )
+            )
+        self._upsert_search_attributes()
+
+    def _announce(self, notice: SlaNotice) -> None:
+        self._notices.append(notice)
+        asyncio.create_task(self._deliver(notice))  # noqa: RUF006 - tracked in _notices
+
+    async def _deliver(self, notice: SlaNotice) -> None:
+        """Every channel at once; one failing (after its retries) never stops the others."""
+        summary = f"{notice.kind} {notice.metric}"
+        results = await asyncio.gather(
+            *(
+                workflow.execute_activity(
+                    name,
+                    notice,
+                    start_to_close_timeout=timedelta(seconds=60),
+                    schedule_to_close_timeout=give_up_after,
+                    retry_policy=retry,
+                    summary=summary,
+                )
+                for name, retry, give_up_after in NOTIFY_CHANNELS
+            ),
+            return_exceptions=True,
+        )
+        for (name, _, _), result in zip(NOTIFY_CHANNELS, results, strict=True):
+            if isinstance(result, ActivityError):
+                workflow.logger.warning("%s gave up on %s: %s", name, notice.dedupe_key, result)
+            elif isinstance(result, BaseException):
+                raise result
+        self._notices.remove(notice)
+
+    @workflow.query
+    def sla_clock(self, now: str) -> ClockReport:
+        """The live SLA clock at ``now`` (ISO-8601, the caller's clock: a query cannot read
+        one; a string because the sandbox's datetime does not decode as an argument)."""
+        return tracker.clock_report(self._state.sla, datetime.fromisoformat(now))
 
     async def _project(self) -> None:
         batch = ProjectionBatch(
@@ -198,6 +311,7 @@ class TicketWorkflow:
         actor_id: str | None,
         action: str = "status_changed",
         reason: str | None = None,
+        sla_targets: SlaTargets | None = None,
     ) -> None:
         state = self._state
         previous = state.status
@@ -214,6 +328,10 @@ class TicketWorkflow:
             state.resolved_at = None  # reopened; the auto-close timer is disarmed
         details = {"reason": reason} if reason else {}
         self._change(action, actor_id, from_value=previous, to_value=target, details=details)
+        if target == TicketStatus.ACCEPTED:
+            self._sla(tracker.on_accepted(state.sla, now, sla_targets))
+        else:
+            self._sla(tracker.on_status(state.sla, now, target))
         self._upsert_search_attributes()
 
     def _upsert_search_attributes(self) -> None:
@@ -228,6 +346,12 @@ class TicketWorkflow:
                 ASSIGNEE_ID.value_set(state.assigned_to)
                 if state.assigned_to
                 else ASSIGNEE_ID.value_unset(),
+                SLA_BREACHED.value_set(
+                    any(state.sla.clock(m).breached_at for m in tracker.METRICS)
+                ),
+                SLA_DUE_AT.value_set(state.sla.resolution.due_at)
+                if state.sla.resolution.due_at
+                else SLA_DUE_AT.value_unset(),
             ]
         )
 
@@ -305,13 +429,27 @@ class TicketWorkflow:
     @workflow.update
     async def accept(self, request: AcceptRequest) -> TicketView:
         return await self._apply(
-            lambda: lifecycle.decide_accept(self._facts(), _actor(request.actor)),
-            lambda: self._set_status(TicketStatus.ACCEPTED, actor_id=request.actor.id),
+            lambda: self._decide_accept(request),
+            lambda: self._set_status(
+                TicketStatus.ACCEPTED, actor_id=request.actor.id, sla_targets=request.sla_targets
+            ),
         )
 
     @accept.validator
     def _validate_accept(self, request: AcceptRequest) -> None:
-        self._validate(lambda: lifecycle.decide_accept(self._facts(), _actor(request.actor)))
+        self._validate(lambda: self._decide_accept(request))
+
+    def _decide_accept(self, request: AcceptRequest) -> lifecycle.Decision:
+        decision = lifecycle.decide_accept(self._facts(), _actor(request.actor))
+        if decision.applies and request.sla_targets is None and self._state.sla.targets is None:
+            # The SLA starts here: without targets it could not, so refuse the request
+            # rather than fail the workflow task.
+            raise ApplicationError(
+                "accept needs the SLA targets of the ticket's policy",
+                type=ERROR_MISSING_SLA_TARGETS,
+                non_retryable=True,
+            )
+        return decision
 
     @workflow.update
     async def set_status(self, request: StatusRequest) -> TicketView:
@@ -370,6 +508,9 @@ class TicketWorkflow:
                 from_value=previous,
                 to_value=request.priority,
             )
+            if request.sla_targets is not None:
+                now = workflow.now()
+                self._sla(tracker.on_targets_changed(self._state.sla, now, request.sla_targets))
             self._upsert_search_attributes()
 
         return await self._apply(lambda: self._decide_priority(request), mutate)
@@ -413,10 +554,10 @@ class TicketWorkflow:
                 details={"comment_id": request.comment_id},
             )
             accepted = self._state.accepted_at is not None
-            if self._state.first_responded_at is None and lifecycle.is_first_response(
+            if lifecycle.is_first_response(
                 actor, is_internal=request.is_internal, accepted=accepted
             ):
-                self._state.first_responded_at = now
+                self._sla(tracker.on_public_staff_comment(self._state.sla, now))
             if moves_to is not None:
                 # Its own version (so the timeline orders it after the comment), written
                 # in the same projection transaction as the comment.

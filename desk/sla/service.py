@@ -22,7 +22,9 @@ from desk.sla.api_schemas import (
     SlaPolicyCreate,
     SlaPolicyUpdate,
 )
+from desk.sla.defaults import DEFAULT_TARGETS
 from desk.sla.models import BusinessCalendar, SlaPolicy
+from desk.sla.schemas import SlaTargets
 
 # --- Calendars ------------------------------------------------------------------------
 
@@ -232,6 +234,26 @@ async def matching_policy_snapshot(
     """``policy_snapshot`` of ``match_policy``, or None when no active policy matches."""
     policy = await match_policy(session, organization_id, priority, service_id)
     return None if policy is None else await policy_snapshot(session, policy)
+
+
+async def sla_targets_for(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    priority: Priority | str,
+    service_id: uuid.UUID | None,
+) -> SlaTargets:
+    """The SLA targets a ticket gets now: the matching policy's, or, if an admin left no
+    active policy for this priority, the built-in default (24x7), so that no accepted ticket
+    is ever without an SLA."""
+    snapshot = await matching_policy_snapshot(session, organization_id, priority, service_id)
+    if snapshot is not None:
+        return SlaTargets.from_policy_snapshot(snapshot)
+    default = next(t for t in DEFAULT_TARGETS if t.priority == Priority(priority))
+    return SlaTargets.from_minutes(
+        None,
+        first_response_minutes=default.first_response_minutes,
+        resolution_minutes=default.resolution_minutes,
+    )
 
 
 # --- Helpers --------------------------------------------------------------------------

@@ -7,12 +7,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -34,6 +35,7 @@ from desk.errors import (
     Unprocessable,
 )
 from desk.settings import Settings
+from desk.sla.schemas import ClockReport, SlaTargets
 from desk.temporal import ORGANIZATION_ID, TICKET_PRIORITY, TICKET_STATUS, ticket_workflow_id
 from desk.tickets.contracts import TicketInput, TicketState, TicketView
 from workflows.ticket import (
@@ -79,6 +81,9 @@ def map_workflow_error(exc: BaseException) -> DeskError:
             return Unprocessable(cause.message, code="rejected")
         log.error("ticket update failed: %s", exc)
         return ServiceUnavailable("the ticket change failed; retry", code="update_failed")
+    if isinstance(exc, WorkflowQueryFailedError):
+        log.error("ticket query failed: %s", exc)
+        return ServiceUnavailable("the ticket's workflow could not answer", code="query_failed")
     if isinstance(exc, TimeoutError | WorkflowUpdateRPCTimeoutOrCancelledError):
         return ServiceUnavailable(
             "the change is accepted but not yet applied; retry with the same Idempotency-Key "
@@ -112,7 +117,7 @@ class TicketCommands:
         except Exception as exc:
             raise map_workflow_error(exc) from exc
 
-    async def create(self, state: TicketState) -> TicketView:
+    async def create(self, state: TicketState, sla_targets: SlaTargets | None) -> TicketView:
         """Start the ticket's workflow and return once its first projection is written.
 
         Update-with-start with USE_EXISTING: a retried create (same ticket id) attaches to
@@ -120,7 +125,7 @@ class TicketCommands:
         """
         start = WithStartWorkflowOperation(
             TicketWorkflow.run,
-            TicketInput(state=state),
+            TicketInput(state=state, sla_targets=sla_targets),
             id=ticket_workflow_id(state.ticket_id),
             task_queue=self._settings.temporal_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -157,6 +162,11 @@ class TicketCommands:
             )
         )
 
-    async def query_state(self, ticket_id: uuid.UUID) -> TicketState:
+    async def query_sla_clock(self, ticket_id: uuid.UUID, now: datetime) -> ClockReport | None:
+        """The live SLA clock from the ticket's workflow; None once the workflow is gone
+        from Temporal's retention."""
         handle = self._client.get_workflow_handle(ticket_workflow_id(ticket_id))
-        return await self._bounded(handle.query(TicketWorkflow.state))
+        try:
+            return await self._bounded(handle.query(TicketWorkflow.sla_clock, now.isoformat()))
+        except Conflict:  # NOT_FOUND: no run to ask any more
+            return None

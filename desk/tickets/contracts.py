@@ -4,11 +4,14 @@ Plain dataclasses of primitives (ids are strings, instants aware UTC datetimes),
 Temporal's default JSON converter carries them and the workflow sandbox can import them.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Temporal resolves these type hints inside the
+# workflow sandbox, where string annotations of imported names may not resolve.
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from desk.notifications.contracts import SlaNotice
+from desk.sla.schemas import SlaState, SlaTargets
 
 
 @dataclass
@@ -31,9 +34,11 @@ class TicketState:
     accepted_at: datetime | None = None
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
-    first_responded_at: datetime | None = None
     auto_close_days: int = 7
     version: int = 0
+    # The SLA clock (desk.sla.tracker); its projection() fills the ticket's SLA columns,
+    # first_responded_at included.
+    sla: SlaState = field(default_factory=SlaState)
 
 
 @dataclass
@@ -45,6 +50,10 @@ class TicketInput:
     # answered without being applied twice (Temporal dedupes update ids only within a run).
     recent_update_ids: list[str] = field(default_factory=list)
     continued: bool = False
+    # The policy matched at creation (the acceptance metric runs from creation).
+    sla_targets: SlaTargets | None = None
+    # SLA announcements not yet delivered on every channel when the previous run ended.
+    pending_notices: list[SlaNotice] = field(default_factory=list)
     # False only where the server cannot register custom search attributes (the
     # time-skipping test server); everywhere else the ticket is indexed for ops.
     index_search_attributes: bool = True
@@ -62,6 +71,8 @@ class ActorRef:
 @dataclass
 class AcceptRequest:
     actor: ActorRef
+    # The policy matched now (an edited policy applies to tickets accepted after the edit).
+    sla_targets: SlaTargets | None = None
 
 
 @dataclass
@@ -81,6 +92,8 @@ class StatusRequest:
 class PriorityRequest:
     actor: ActorRef
     priority: str
+    # The policy of the new priority, matched now; elapsed SLA time carries over.
+    sla_targets: SlaTargets | None = None
 
 
 @dataclass

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.db.types import utcnow
+from desk.sla import tracker
 from desk.tickets.contracts import ProjectionBatch, TicketState
 from desk.tickets.models import AuditLog, Comment, Ticket
 
@@ -42,6 +43,7 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
 def ticket_row(state: TicketState) -> dict[str, Any]:
     """The ``tickets`` columns of a workflow state."""
     row = {k: v for k, v in asdict(state).items() if k not in _NOT_COLUMNS}
+    row |= tracker.projection(state.sla)
     row["id"] = state.ticket_id
     for key in _UUID_COLUMNS & row.keys():
         row[key] = _as_uuid(row[key])

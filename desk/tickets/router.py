@@ -9,11 +9,13 @@ writes the same database (and on SQLite a transaction holds the write lock).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.auth.deps import CurrentUser, StaffUser, TriageUser
 from desk.auth.models import User
@@ -28,6 +30,7 @@ from desk.http.pagination import (
     set_next_link,
     set_next_offset_link,
 )
+from desk.sla.service import sla_targets_for
 from desk.tickets import service
 from desk.tickets.access import get_visible_ticket_or_404
 from desk.tickets.commands import TicketCommands, ticket_closed
@@ -48,6 +51,7 @@ from desk.tickets.schemas import (
     CommentOut,
     EventOut,
     PriorityBody,
+    SlaClockOut,
     StatusBody,
     TicketCreate,
     TicketOut,
@@ -97,16 +101,16 @@ async def _change_ticket(
     request: Any,
     *,
     update_id: str | None,
-    check: Callable[..., Any] | None = None,
+    prepare: Callable[[AsyncSession, Ticket], Awaitable[None]] | None = None,
 ) -> TicketOut:
-    """Check visibility (404) and input against the database, then ask the workflow, then
-    answer with the projected ticket."""
+    """Check visibility (404), let ``prepare`` check the input against the database and
+    complete the request, then ask the workflow, then answer with the projected ticket."""
     async with sessionmaker() as session:
         ticket = await get_visible_ticket_or_404(session, ticket_id, user)
         if ticket.status == TicketStatus.CLOSED:
             raise ticket_closed()
-        if check is not None:
-            await check(session, ticket)
+        if prepare is not None:
+            await prepare(session, ticket)
     await commands.update(ticket_id, update, request, update_id=update_id)
     return await _read_ticket(sessionmaker, ticket_id)
 
@@ -137,6 +141,7 @@ async def create_ticket(
             return TicketOut.model_validate(existing)
         requester_id = await service.resolve_requester(session, user, body.requester_id)
         await service.check_service(session, org_id, body.service_id)
+        sla_targets = await sla_targets_for(session, org_id, body.priority, body.service_id)
         number, close_days = await service.claim_ticket_number(session, org_id)
         await session.commit()
     state = TicketState(
@@ -153,7 +158,7 @@ async def create_ticket(
         service_id=str(body.service_id) if body.service_id else None,
         auto_close_days=close_days,
     )
-    view = await commands.create(state)
+    view = await commands.create(state, sla_targets)
     return await _read_ticket(sessionmaker, uuid.UUID(view.ticket_id))
 
 
@@ -202,6 +207,22 @@ async def get_ticket(
 ) -> TicketOut:
     async with sessionmaker() as session:
         return TicketOut.model_validate(await get_visible_ticket_or_404(session, ticket_id, user))
+
+
+@router.get("/tickets/{ticket_id}/sla", response_model=SlaClockOut)
+async def ticket_sla(
+    ticket_id: uuid.UUID, user: CurrentUser, sessionmaker: SessionMakerDep, commands: Commands
+) -> SlaClockOut:
+    """The live SLA clock, asked of the ticket's workflow (the stored row cannot know how
+    much time is left right now): per metric its target, elapsed and remaining business
+    seconds, due instant, state and whether it is paused."""
+    async with sessionmaker() as session:
+        ticket = await get_visible_ticket_or_404(session, ticket_id, user)
+    now = utcnow()
+    report = await commands.query_sla_clock(ticket_id, now)
+    if report is None:
+        return service.sla_clock_from_projection(ticket, now)
+    return SlaClockOut.model_validate({**asdict(report), "source": "workflow"})
 
 
 @router.get("/tickets/{ticket_id}/events", response_model=list[EventOut])
@@ -283,15 +304,37 @@ async def accept_ticket(
     commands: Commands,
     idempotency_key: IdempotencyKey = None,
 ) -> TicketOut:
-    """NEW -> ACCEPTED: records who accepted and when, and starts the SLA clock."""
+    """NEW -> ACCEPTED: records who accepted and when, and starts the SLA clock with the
+    policy that matches the ticket now."""
+    return await _accept(
+        sessionmaker, commands, user, ticket_id, _update_id(user, "accept", idempotency_key)
+    )
+
+
+async def _accept(
+    sessionmaker: SessionMakerDep,
+    commands: TicketCommands,
+    user: User,
+    ticket_id: uuid.UUID,
+    update_id: str | None,
+) -> TicketOut:
+    """The one code path of ``accept`` and ``status=ACCEPTED``."""
+    request = AcceptRequest(actor=_actor(user))
+
+    async def match_policy(session: AsyncSession, ticket: Ticket) -> None:
+        request.sla_targets = await sla_targets_for(
+            session, ticket.organization_id, ticket.priority, ticket.service_id
+        )
+
     return await _change_ticket(
         sessionmaker,
         commands,
         user,
         ticket_id,
         TicketWorkflow.accept,
-        AcceptRequest(actor=_actor(user)),
-        update_id=_update_id(user, "accept", idempotency_key),
+        request,
+        update_id=update_id,
+        prepare=match_policy,
     )
 
 
@@ -306,7 +349,7 @@ async def assign_ticket(
 ) -> TicketOut:
     """Assign to an active agent, manager or admin of the organization (else 422)."""
 
-    async def check(session, ticket) -> None:
+    async def check_assignee(session: AsyncSession, ticket: Ticket) -> None:
         await service.check_assignee(session, user.organization_id, body.assigned_to)
 
     request = AssignRequest(
@@ -320,7 +363,7 @@ async def assign_ticket(
         TicketWorkflow.assign,
         request,
         update_id=_update_id(user, "assign", idempotency_key),
-        check=check,
+        prepare=check_assignee,
     )
 
 
@@ -337,12 +380,16 @@ async def change_status(
     ``status=ACCEPTED`` from NEW is exactly ``accept``."""
     update_id = _update_id(user, f"status:{body.status}", idempotency_key)
     if body.status == TicketStatus.ACCEPTED:
-        update, request = TicketWorkflow.accept, AcceptRequest(actor=_actor(user))
-    else:
-        update = TicketWorkflow.set_status
-        request = StatusRequest(actor=_actor(user), status=body.status, reason=body.reason)
+        return await _accept(sessionmaker, commands, user, ticket_id, update_id)
+    request = StatusRequest(actor=_actor(user), status=body.status, reason=body.reason)
     return await _change_ticket(
-        sessionmaker, commands, user, ticket_id, update, request, update_id=update_id
+        sessionmaker,
+        commands,
+        user,
+        ticket_id,
+        TicketWorkflow.set_status,
+        request,
+        update_id=update_id,
     )
 
 
@@ -355,15 +402,25 @@ async def change_priority(
     commands: Commands,
     idempotency_key: IdempotencyKey = None,
 ) -> TicketOut:
-    """Change the priority (the SLA targets follow)."""
+    """Change the priority. The SLA follows: the new priority's policy (as it is now) applies,
+    the business time already elapsed carries over, due dates are recomputed, and a target
+    already exceeded breaches at once."""
+    request = PriorityRequest(actor=_actor(user), priority=body.priority)
+
+    async def match_policy(session: AsyncSession, ticket: Ticket) -> None:
+        request.sla_targets = await sla_targets_for(
+            session, ticket.organization_id, body.priority, ticket.service_id
+        )
+
     return await _change_ticket(
         sessionmaker,
         commands,
         user,
         ticket_id,
         TicketWorkflow.set_priority,
-        PriorityRequest(actor=_actor(user), priority=body.priority),
+        request,
         update_id=_update_id(user, "priority", idempotency_key),
+        prepare=match_policy,
     )
 
 

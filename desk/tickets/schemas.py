@@ -9,6 +9,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from desk.enums import Priority, TicketStatus
+from desk.sla.schemas import MetricState, SlaStatus
+from desk.sla.tracker import sla_status
 from desk.validation import Text
 
 MAX_COMMENT_BYTES = 64 * 1024
@@ -70,6 +72,8 @@ class TicketOut(BaseModel):
     sla_due_at: datetime | None
     sla_paused_at: datetime | None
     sla_paused_duration: int = Field(description="Seconds the SLA clock has been paused.")
+    sla_accept_due_at: datetime | None
+    accept_breached_at: datetime | None
     first_response_breached_at: datetime | None
     sla_breached_at: datetime | None
     version: int
@@ -81,6 +85,55 @@ class TicketOut(BaseModel):
     def reference(self) -> str:
         """The human ticket number, as people say it: ``#42``."""
         return f"#{self.number}"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def sla_state(self) -> SlaStatus:
+        """not_started | running | paused | stopped | breached (a breach is permanent)."""
+        return sla_status(
+            started=self.sla_started_at is not None,
+            paused=self.sla_paused_at is not None,
+            stopped=self.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED),
+            breached=any(
+                (self.accept_breached_at, self.first_response_breached_at, self.sla_breached_at)
+            ),
+        )
+
+
+class SlaMetricOut(BaseModel):
+    """One metric of the live SLA clock (seconds are business seconds)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    metric: str
+    state: MetricState
+    paused: bool
+    target_seconds: float | None
+    elapsed_seconds: float | None
+    remaining_seconds: float | None = Field(description="Negative once overdue.")
+    due_at: datetime | None
+    warn_at: datetime | None
+    met_at: datetime | None
+    breached_at: datetime | None
+
+
+class SlaClockOut(BaseModel):
+    """The live SLA clock of a ticket at ``now``. ``source`` is ``workflow`` (exact, from the
+    ticket's workflow) or ``projection`` (the workflow is gone from Temporal's retention:
+    computed from the stored row, elapsed and remaining times unknown)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    now: datetime
+    source: str
+    sla_state: SlaStatus
+    policy_id: str | None
+    started_at: datetime | None
+    paused_at: datetime | None
+    paused_seconds: float
+    accept: SlaMetricOut
+    first_response: SlaMetricOut
+    resolution: SlaMetricOut
 
 
 class AssignBody(BaseModel):

@@ -14,8 +14,10 @@ from desk.auth.models import Organization, User
 from desk.enums import STAFF_ROLES, Priority, Role, TicketStatus
 from desk.errors import Forbidden, NotFound, Unprocessable
 from desk.http.pagination import decode_cursor, encode_cursor
+from desk.sla.schemas import MetricState
 from desk.tickets.access import is_staff
 from desk.tickets.models import AuditLog, Comment, Ticket
+from desk.tickets.schemas import SlaClockOut, SlaMetricOut, TicketOut
 
 # Ticket ids derived from an Idempotency-Key live in their own UUID namespace.
 IDEMPOTENT_TICKET_NAMESPACE = uuid.UUID("6f1d3c5e-2b1a-4f0e-9d7c-8a4b2e1f0c3d")
@@ -220,3 +222,68 @@ async def list_events(
         AuditLog.created_at.asc(), AuditLog.ticket_version.asc(), AuditLog.id.asc()
     )
     return list((await session.execute(query.offset(offset).limit(limit))).scalars())
+
+
+def sla_clock_from_projection(ticket: Ticket, now: datetime) -> SlaClockOut:
+    """The live-clock shape for a ticket whose workflow is gone: what the stored row knows
+    (due dates, met and breach instants); elapsed and remaining business time are unknown."""
+    stopped = ticket.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+    started = ticket.sla_started_at is not None
+    paused = ticket.sla_paused_at is not None
+
+    def metric(
+        name: str,
+        due: datetime | None,
+        met: datetime | None,
+        breached: datetime | None,
+        running: bool,
+    ) -> SlaMetricOut:
+        if breached is not None:
+            state = MetricState.BREACHED
+        elif met is not None:
+            state = MetricState.MET
+        elif due is None:
+            state = MetricState.NOT_STARTED if running else MetricState.UNTRACKED
+        elif stopped:
+            state = MetricState.STOPPED
+        else:
+            state = MetricState.PAUSED if paused else MetricState.RUNNING
+        return SlaMetricOut(
+            metric=name,
+            state=state,
+            paused=paused and state is MetricState.PAUSED,
+            target_seconds=None,
+            elapsed_seconds=None,
+            remaining_seconds=None,
+            due_at=due,
+            warn_at=None,
+            met_at=met,
+            breached_at=breached,
+        )
+
+    return SlaClockOut(
+        now=now,
+        source="projection",
+        sla_state=TicketOut.model_validate(ticket).sla_state,
+        policy_id=str(ticket.sla_policy_id) if ticket.sla_policy_id else None,
+        started_at=ticket.sla_started_at,
+        paused_at=ticket.sla_paused_at,
+        paused_seconds=float(ticket.sla_paused_duration),
+        accept=metric(
+            "accept",
+            ticket.sla_accept_due_at,
+            ticket.accepted_at if ticket.sla_accept_due_at else None,
+            ticket.accept_breached_at,
+            True,
+        ),
+        first_response=metric(
+            "first_response",
+            ticket.sla_first_response_due_at,
+            ticket.first_responded_at,
+            ticket.first_response_breached_at,
+            started,
+        ),
+        resolution=metric(
+            "resolution", ticket.sla_due_at, ticket.resolved_at, ticket.sla_breached_at, started
+        ),
+    )
