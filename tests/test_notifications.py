@@ -231,6 +231,7 @@ async def test_cursor_and_offset_together_is_422(client, world, login, sessionma
     headers = await login(me)
     first = await client.get(NOTIFICATIONS, params={"limit": 1}, headers=headers)
     cursor = first.headers["X-Next-Cursor"]
+    assert f"cursor={cursor}" in first.headers["Link"] and 'rel="next"' in first.headers["Link"]
 
     both = await client.get(NOTIFICATIONS, params={"cursor": cursor, "offset": 1}, headers=headers)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from desk.auth.deps import CurrentUser
 from desk.http.deps import SessionDep
+from desk.http.pagination import set_next_link
 from desk.notifications import service
 from desk.notifications.schemas import NotificationOut
 
@@ -19,6 +20,7 @@ NEXT_CURSOR_HEADER = "X-Next-Cursor"
 
 @router.get("", response_model=list[NotificationOut])
 async def list_notifications(
+    request: Request,
     user: CurrentUser,
     session: SessionDep,
     response: Response,
@@ -32,14 +34,17 @@ async def list_notifications(
         int | None, Query(ge=0, description="rows to skip (instead of cursor)")
     ] = None,
 ) -> list[NotificationOut]:
-    """The caller's notifications, newest first. When the page is full, the
-    `X-Next-Cursor` response header holds the cursor of the next page."""
+    """The caller's notifications, newest first. When the page is full, the next page's URL
+    is in the `Link: <...>; rel="next"` header (as on every list) and its cursor alone in
+    `X-Next-Cursor`."""
     rows = await service.list_notifications(
         session, user, unread=unread, limit=limit, cursor=cursor, offset=offset
     )
     await session.commit()
     if len(rows) == limit:
-        response.headers[NEXT_CURSOR_HEADER] = service.encode_cursor(rows[-1])
+        next_cursor = service.encode_cursor(rows[-1])
+        response.headers[NEXT_CURSOR_HEADER] = next_cursor
+        set_next_link(request, response, next_cursor)
     return [NotificationOut.model_validate(n) for n in rows]
 
 
