@@ -1,5 +1,8 @@
 """Request-scoped dependencies: settings, database sessions, the Temporal client.
 
+All are ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool, a hop per
+request for what is an attribute lookup.
+
 SQLite note: a session holds SQLite's write lock from its first statement until it ends
 (``BEGIN IMMEDIATE``), so a route must end its transaction before it waits on a workflow
 whose activity writes the same database.
@@ -18,11 +21,11 @@ from desk.settings import Settings
 from desk.temporal import TemporalConnection
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+async def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     return request.app.state.sessionmaker
 
 

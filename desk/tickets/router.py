@@ -72,7 +72,7 @@ IdempotencyKey = Annotated[
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
-def get_commands(client: TemporalDep, settings: SettingsDep) -> TicketCommands:
+async def get_commands(client: TemporalDep, settings: SettingsDep) -> TicketCommands:
     return TicketCommands(client, settings)
 
 
