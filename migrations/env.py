@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, pool
 
 import desk.db.models  # noqa: F401  (registers every table on the metadata)
 from desk.db.base import Base
-from desk.db.migrate import sync_url
+from desk.db.migrate import include_object, sync_url
 from desk.settings import get_settings
 
 config = context.config
@@ -39,6 +39,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=url.startswith("sqlite"),  # SQLite alters tables by copying them
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

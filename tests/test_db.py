@@ -12,7 +12,7 @@ from sqlalchemy.exc import StatementError
 from desk.auth.models import Organization
 from desk.db.base import Base
 from desk.db.engine import create_engine
-from desk.db.migrate import upgrade_async
+from desk.db.migrate import include_object, upgrade_async
 from tests.conftest import TEST_DB
 
 
@@ -30,7 +30,10 @@ async def test_migrations_are_idempotent_and_match_models(settings, engine):
     from alembic.migration import MigrationContext
 
     def _diff(connection):
-        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(
+            connection, opts={"include_object": include_object, "compare_type": True}
+        )
+        return compare_metadata(context, Base.metadata)
 
     async with engine.connect() as connection:
         diff = await connection.run_sync(_diff)
