@@ -18,7 +18,6 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.testing import WorkflowEnvironment
 
 from desk import metrics
@@ -270,34 +269,41 @@ async def hold_ticket_writes(engine: AsyncEngine) -> AsyncIterator[None]:
             await connection.rollback()
 
 
-async def test_sigterm_lets_the_running_activity_finish_then_exits_0(
+async def _local_activities_running(worker: WorkerProcess) -> float:
+    """Local activities running in the worker now, from the SDK's slot gauge on /metrics."""
+    exposition = (await worker.get("/metrics")).text
+    used = sample(
+        exposition,
+        "temporal_worker_task_slots_used",
+        worker_type="LocalActivityWorker",
+        task_queue=worker.task_queue,
+    )
+    return used or 0
+
+
+async def test_sigterm_lets_the_running_projection_finish_then_exits_0(
     settings, dev_server, tmp_path, world, sessionmaker, engine
 ):
+    # The projection write is a local activity: it runs inside the worker's workflow task.
     org = await world.org()
     requester = await world.user(org)
     state = new_ticket_state(org, requester)
 
     async with worker_process(settings, dev_server, tmp_path) as worker:
         async with hold_ticket_writes(engine):
-            handle = await dev_server.client.start_workflow(
+            await dev_server.client.start_workflow(
                 TicketWorkflow.run,
                 TicketInput(state=state),
                 id=ticket_workflow_id(state.ticket_id),
                 task_queue=worker.task_queue,
             )
-
-            async def projection_running() -> bool:
-                pending = (await handle.describe()).raw_description.pending_activities
-                return any(
-                    a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED for a in pending
-                )
-
-            await eventually(projection_running)
+            # The write has started and waits on the lock.
+            await eventually(lambda: _local_activities_running(worker))
             worker.process.send_signal(signal.SIGTERM)
             # The worker is shutting down (its health says so) while the write still waits.
             await eventually(lambda: _status_is(worker, 503))
             assert worker.process.poll() is None
-        # The lock is gone: the activity completes, then the worker exits cleanly.
+        # The lock is gone: the write completes, then the worker exits cleanly.
         code = await asyncio.to_thread(worker.process.wait, 60)
 
     assert code == 0

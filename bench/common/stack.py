@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -120,8 +121,12 @@ class Stack:
             raise
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         await self._stop()
+        if exc_type is None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        else:  # the processes' logs explain the failure
+            print(f"bench stack logs kept in {self.workdir}", file=sys.stderr)
 
     async def _start(self) -> None:
         opts = self.options
