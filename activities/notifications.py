@@ -24,6 +24,7 @@ from temporalio.exceptions import ApplicationError
 
 from desk import metrics
 from desk.auth.models import User
+from desk.db.insert import insert_on_conflict
 from desk.db.types import utcnow
 from desk.notifications.contracts import SlaNotice
 from desk.notifications.email import (
@@ -40,7 +41,6 @@ from desk.notifications.service import (
     SLA_BREACH,
     SLA_WARNING,
     check_dedupe_key,
-    insert_ignoring_conflicts,
     notify_users,
     sla_recipients,
 )
@@ -191,7 +191,7 @@ class NotificationActivities:
         (``pending``: send now) and its last error."""
         async with self._sessionmaker() as session, session.begin():
             await session.execute(
-                insert_ignoring_conflicts(session, EmailDelivery)
+                insert_on_conflict(session, EmailDelivery)
                 .values(
                     id=uuid.uuid4(),
                     organization_id=uuid.UUID(notice.organization_id),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -16,8 +17,8 @@ from desk.notifications.service import active_managers, notify_users
 NOTIFICATIONS = "/api/v1/notifications"
 
 
-def _b64(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+def _b64(values) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -208,8 +209,8 @@ async def test_offset_pagination(client, world, login, sessionmaker):
         {"offset": -1},
         {"cursor": "not a cursor"},
         {"cursor": _b64("nope")},
-        {"cursor": _b64("2026-03-02T10:00:00+00:00|nope")},
-        {"cursor": _b64(f"2026-03-02T10:00:00|{uuid.uuid4()}")},  # naive timestamp
+        {"cursor": _b64(["2026-03-02T10:00:00+00:00", "nope"])},
+        {"cursor": _b64(["2026-03-02T10:00:00", str(uuid.uuid4())])},  # naive timestamp
         {"cursor": "%%%"},
         {"unread": "maybe"},
     ],

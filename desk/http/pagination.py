@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
@@ -30,11 +32,28 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError) as exc:  # binascii.Error is a ValueError
         raise Unprocessable("invalid cursor", code="invalid_cursor") from exc
     if not isinstance(values, list) or len(values) != arity:
         raise Unprocessable("invalid cursor", code="invalid_cursor")
     return values
+
+
+def encode_position(created_at: datetime, row_id: uuid.UUID) -> str:
+    """The cursor after a row in a list ordered by (created_at, id)."""
+    return encode_cursor([created_at.isoformat(), str(row_id)])
+
+
+def decode_position(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (created_at, id) an ``encode_position`` cursor carries; 422 for anything else."""
+    created_raw, id_raw = decode_cursor(cursor, 2)
+    try:
+        created_at, row_id = datetime.fromisoformat(created_raw), uuid.UUID(id_raw)
+    except (TypeError, ValueError) as exc:
+        raise Unprocessable("invalid cursor", code="invalid_cursor") from exc
+    if created_at.tzinfo is None:  # not one of ours; the columns refuse naive instants
+        raise Unprocessable("invalid cursor", code="invalid_cursor")
+    return created_at, row_id
 
 
 def set_next_link(request: Request, response: Response, next_cursor: str | None) -> None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from desk.auth.deps import CurrentUser
 from desk.http.deps import SessionDep
-from desk.http.pagination import set_next_link
+from desk.http.pagination import encode_position, set_next_link
 from desk.notifications import service
 from desk.notifications.schemas import NotificationOut
 
@@ -42,7 +42,7 @@ async def list_notifications(
     )
     await session.commit()
     if len(rows) == limit:
-        next_cursor = service.encode_cursor(rows[-1])
+        next_cursor = encode_position(rows[-1].created_at, rows[-1].id)
         response.headers[NEXT_CURSOR_HEADER] = next_cursor
         set_next_link(request, response, next_cursor)
     return [NotificationOut.model_validate(n) for n in rows]

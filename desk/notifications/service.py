@@ -3,38 +3,26 @@ workflow's activities) and webhook subscriptions. Functions flush or execute; ca
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.admin.service import audit
 from desk.auth.deps import get_scoped_or_404, scoped
 from desk.auth.models import User
+from desk.db.insert import insert_on_conflict
 from desk.db.types import utcnow
 from desk.enums import Role
 from desk.errors import NotFound, Unprocessable
+from desk.http.pagination import decode_position
 from desk.notifications.models import Notification, Webhook, WebhookDelivery
 from desk.notifications.schemas import WebhookCreate
 
 DEDUPE_KEY_MAX_LENGTH = 200  # notifications.dedupe_key and webhook_deliveries.dedupe_key
 _UUID_SUFFIX_LENGTH = 37  # ":" + a UUID, appended per recipient
-
-
-def insert_ignoring_conflicts(session: AsyncSession, model: type[Any]) -> Any:
-    """An INSERT for ``model`` that supports ``on_conflict_do_nothing`` on this engine."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(model)
-    if dialect == "sqlite":
-        return sqlite.insert(model)
-    raise NotImplementedError(f"no INSERT ... ON CONFLICT for dialect {dialect!r}")
 
 
 def check_dedupe_key(dedupe_key: str) -> None:
@@ -90,7 +78,7 @@ async def notify_users(
         for user_id in recipients
     ]
     statement = (
-        insert_ignoring_conflicts(session, Notification)
+        insert_on_conflict(session, Notification)
         .values(rows)
         .on_conflict_do_nothing(index_elements=[Notification.dedupe_key])
         .returning(Notification.id)
@@ -148,24 +136,6 @@ async def sla_recipients(
 # --- The caller's notifications -------------------------------------------------------
 
 
-def encode_cursor(notification: Notification) -> str:
-    """An opaque position after ``notification`` in the newest-first order."""
-    raw = f"{notification.created_at.isoformat()}|{notification.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, _, identifier = raw.partition("|")
-        created_at = datetime.fromisoformat(stamp)
-        if created_at.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return created_at, uuid.UUID(identifier)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Unprocessable("invalid cursor", code="invalid_cursor") from None
-
-
 async def list_notifications(
     session: AsyncSession,
     user: User,
@@ -187,7 +157,7 @@ async def list_notifications(
             Notification.read_at.is_(None) if unread else Notification.read_at.is_not(None)
         )
     if cursor is not None:
-        created_at, after_id = decode_cursor(cursor)
+        created_at, after_id = decode_position(cursor)
         query = query.where(
             or_(
                 Notification.created_at < created_at,

@@ -22,10 +22,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk import metrics
+from desk.db.insert import insert_on_conflict
 from desk.db.types import utcnow
 from desk.notifications.models import Webhook, WebhookDelivery
 from desk.notifications.schemas import WebhookEvent
-from desk.notifications.service import check_dedupe_key, insert_ignoring_conflicts
+from desk.notifications.service import check_dedupe_key
 
 SIGNATURE_HEADER = "X-Desk-Signature"
 EVENT_HEADER = "X-Desk-Event"
@@ -217,7 +218,7 @@ async def _claim(
     """Record the attempt; returns the settled result if an earlier attempt finished it."""
     async with sessionmaker() as session:
         await session.execute(
-            insert_ignoring_conflicts(session, WebhookDelivery)
+            insert_on_conflict(session, WebhookDelivery)
             .values(
                 id=uuid.uuid4(),
                 organization_id=webhook.organization_id,

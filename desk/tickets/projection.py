@@ -8,10 +8,9 @@ import uuid
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from desk.db.insert import insert_on_conflict
 from desk.db.types import utcnow
 from desk.sla import tracker
 from desk.tickets.contracts import ProjectionBatch, TicketState
@@ -29,11 +28,6 @@ _UUID_COLUMNS = {
 }
 # TicketState fields that are not ticket columns (workflow-only bookkeeping).
 _NOT_COLUMNS = {"ticket_id", "auto_close_days", "sla"}
-
-
-def _insert(session: AsyncSession, table: Table):
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def _as_uuid(value: Any) -> uuid.UUID | None:
@@ -55,7 +49,7 @@ async def write_projection(session: AsyncSession, batch: ProjectionBatch) -> Non
     """Upsert the ticket (only forwards), then its comments and audit lines."""
     row = ticket_row(batch.state)
     table = Ticket.__table__
-    insert = _insert(session, table).values(**row)
+    insert = insert_on_conflict(session, table).values(**row)
     updatable = {k: insert.excluded[k] for k in row if k not in {"id", "created_at", "number"}}
     await session.execute(
         insert.on_conflict_do_update(
@@ -68,7 +62,7 @@ async def write_projection(session: AsyncSession, batch: ProjectionBatch) -> Non
     organization_id = row["organization_id"]
     if batch.comments:
         await session.execute(
-            _insert(session, Comment.__table__)
+            insert_on_conflict(session, Comment.__table__)
             .values(
                 [
                     {
@@ -87,7 +81,7 @@ async def write_projection(session: AsyncSession, batch: ProjectionBatch) -> Non
         )
     if batch.audit:
         await session.execute(
-            _insert(session, AuditLog.__table__)
+            insert_on_conflict(session, AuditLog.__table__)
             .values(
                 [
                     {

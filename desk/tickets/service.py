@@ -13,7 +13,7 @@ from desk.admin.models import Service
 from desk.auth.models import Organization, User
 from desk.enums import STAFF_ROLES, Priority, Role, TicketStatus
 from desk.errors import Forbidden, NotFound, Unprocessable
-from desk.http.pagination import decode_cursor, encode_cursor
+from desk.http.pagination import decode_position, encode_position
 from desk.sla.schemas import MetricState
 from desk.tickets.access import is_staff
 from desk.tickets.models import AuditLog, Comment, Ticket
@@ -156,13 +156,7 @@ async def list_tickets(
     """One page of visible tickets, ordered by creation (keyset on created_at, id)."""
     query = _apply_filters(visible_tickets(user), filters)
     if cursor:
-        created_raw, id_raw = decode_cursor(cursor, 2)
-        try:
-            created_at, last_id = datetime.fromisoformat(created_raw), uuid.UUID(id_raw)
-            if created_at.tzinfo is None:  # not one of ours; the column refuses naive instants
-                raise ValueError("naive cursor instant")
-        except (TypeError, ValueError) as exc:
-            raise Unprocessable("invalid cursor", code="invalid_cursor") from exc
+        created_at, last_id = decode_position(cursor)
         if oldest_first:
             query = query.where(
                 or_(
@@ -186,7 +180,7 @@ async def list_tickets(
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = encode_cursor([last.created_at.isoformat(), str(last.id)])
+        next_cursor = encode_position(last.created_at, last.id)
     return rows, next_cursor
 
 
