@@ -13,8 +13,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 
 from desk.auth.models import Organization, User
+from desk.binaries import temporal_test_server
 from desk.enums import Priority, Role, TicketStatus
 from desk.notifications.models import Notification
 from desk.sla.clock import add_business_seconds
@@ -126,11 +128,22 @@ class Desk:
 
 
 @pytest.fixture
-async def idle_desk(time_skipping_server, sessionmaker, world) -> AsyncIterator[Desk]:
+async def own_time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server per test: its one clock is never held still by another test's
+    leftovers (a shared one intermittently refused to skip: `Timeout expired`)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server()
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def idle_desk(own_time_skipping_server, sessionmaker, world) -> AsyncIterator[Desk]:
     """An organization on the time-skipping server; no worker yet."""
     org = await world.org()
     desk = Desk(
-        env=time_skipping_server,
+        env=own_time_skipping_server,
         sessionmaker=sessionmaker,
         org=org,
         customer=await world.user(org, Role.CUSTOMER),
