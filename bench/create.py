@@ -5,6 +5,9 @@ beside them, measured in the same run on the same machine:
   through the SDK (no HTTP, no database);
 - raw update-with-start: the same Temporal call shape as our create (start + an update
   that answers), on the minimal workflow, no activity, no database;
+- HTTP floor + start_workflow: a trivial FastAPI route (no authentication, no database)
+  that does nothing but the raw ``start_workflow`` above: the best any HTTP route calling
+  ``start_workflow`` could reach, and what HTTP alone costs on top of the Temporal call;
 - the old design: a plain FastAPI app inserting the same row into PostgreSQL.
 
     .venv/bin/python bench/create.py [--requests 1:100,10:300,50:500]
@@ -60,6 +63,11 @@ async def measure(levels: list[tuple[int, int]]) -> None:
                 if response.status_code != 201:
                     raise RuntimeError(f"{response.status_code} {response.text[:200]}")
 
+            async def floor_start(_: int) -> None:
+                response = await plain.post("/floor/start")
+                if response.status_code != 201:
+                    raise RuntimeError(f"{response.status_code} {response.text[:200]}")
+
             async def raw_start(_: int) -> None:
                 await client.start_workflow(
                     MinimalWorkflow.run,
@@ -81,6 +89,7 @@ async def measure(levels: list[tuple[int, int]]) -> None:
             variants = {
                 "HTTP create": http_create,
                 "raw start_workflow": raw_start,
+                "HTTP floor + start_workflow": floor_start,
                 "raw update-with-start": raw_update_with_start,
                 "plain FastAPI+PG insert": plain_create,
             }
@@ -117,6 +126,7 @@ def report(results: dict[int, dict[str, Run]]) -> None:
                 ratio(http.rate, runs["raw update-with-start"].rate),
                 ratio(http.rate, runs["plain FastAPI+PG insert"].rate),
                 ratio(http.p50_ms, runs["raw update-with-start"].p50_ms),
+                ratio(runs["HTTP floor + start_workflow"].rate, runs["raw start_workflow"].rate),
             ]
         )
     print(
@@ -127,6 +137,7 @@ def report(results: dict[int, dict[str, Run]]) -> None:
                 "HTTP / raw update-with-start (rate)",
                 "HTTP / plain insert (rate)",
                 "HTTP / raw update-with-start (p50)",
+                "HTTP floor+start / raw start (rate)",
             ],
             ratio_rows,
         )

@@ -1,6 +1,9 @@
 """Accept / assign / status-change latency over HTTP (p50, p99) at concurrency 1 and 10,
-beside raw ``execute_update`` on a minimal workflow (no activity, no database) and the
-HTTP floor (``GET /healthz``), measured in the same run.
+beside, measured in the same run: raw ``execute_update`` on a minimal workflow (no
+activity, no database); the HTTP floor + execute_update (a trivial FastAPI route, no
+authentication, no database, doing nothing but that same ``execute_update``: the best any
+HTTP route calling ``execute_update`` could reach); and the bare HTTP floor
+(``GET /healthz``).
 
     .venv/bin/python bench/transition.py [--tickets 1:60,10:200]
 """
@@ -26,7 +29,7 @@ def parse_levels(spec: str) -> list[tuple[int, int]]:
 
 
 async def measure(levels: list[tuple[int, int]]) -> None:
-    async with Stack(StackOptions(minimal_worker=True)) as stack:
+    async with Stack(StackOptions(minimal_worker=True, plain_app=True)) as stack:
         tenant = await stack.seed_tenant()
         manager = tenant.headers[Role.MANAGER]
         agent_id = str(tenant.users[Role.AGENT].id)
@@ -34,7 +37,10 @@ async def measure(levels: list[tuple[int, int]]) -> None:
         max_c = max(c for c, _ in levels)
         results: dict[int, dict[str, Run]] = {}
 
-        async with http_client(stack.api_url, max(max_c, 10)) as api:
+        async with (
+            http_client(stack.api_url, max(max_c, 10)) as api,
+            http_client(stack.plain_url, max_c) as plain,
+        ):
 
             async def post(path: str, body: dict | None = None) -> dict:
                 response = await api.post(path, json=body, headers=manager)
@@ -61,6 +67,16 @@ async def measure(levels: list[tuple[int, int]]) -> None:
                     )
                     for _ in range(count)
                 ]
+                floor_ids = [
+                    (
+                        await client.start_workflow(
+                            MinimalWorkflow.run,
+                            id=f"floor-upd-{uuid.uuid4()}",
+                            task_queue=stack.minimal_task_queue,
+                        )
+                    ).id
+                    for _ in range(count)
+                ]
 
                 def op(path: str, body: dict | None = None, ids: list[str] = tickets):
                     async def call(i: int) -> None:
@@ -71,12 +87,20 @@ async def measure(levels: list[tuple[int, int]]) -> None:
                 async def raw_update(i: int, hs=handles) -> None:
                     await hs[i].execute_update(MinimalWorkflow.touch)
 
+                async def floor_update(i: int, ids: list[str] = floor_ids) -> None:
+                    response = await plain.post(f"/floor/update/{ids[i]}")
+                    if response.status_code != 200:
+                        raise RuntimeError(f"floor: {response.status_code} {response.text[:200]}")
+
                 runs = {}
                 runs["HTTP floor (GET /healthz)"] = await run_load(
                     "healthz", healthz, count=count, concurrency=concurrency
                 )
                 runs["raw execute_update"] = await run_load(
                     "raw", raw_update, count=count, concurrency=concurrency
+                )
+                runs["HTTP floor + execute_update"] = await run_load(
+                    "floor", floor_update, count=count, concurrency=concurrency
                 )
                 runs["accept"] = await run_load(
                     "accept",

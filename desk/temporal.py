@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from typing import TYPE_CHECKING, Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -20,6 +21,10 @@ from temporalio.common import SearchAttributeKey
 
 from desk.errors import ServiceUnavailable
 from desk.settings import Settings
+from desk.sla import tracker
+
+if TYPE_CHECKING:
+    from desk.tickets.contracts import TicketState
 
 log = logging.getLogger("desk.temporal")
 
@@ -39,6 +44,20 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
     SLA_BREACHED,
     SLA_DUE_AT,
 )
+
+
+def ticket_index(state: TicketState) -> list[tuple[SearchAttributeKey, Any]]:
+    """Each search attribute's value for a ticket (None: unset); the API starts a workflow
+    with these, the workflow upserts them on every change."""
+    return [
+        (TICKET_STATUS, state.status),
+        (TICKET_PRIORITY, state.priority),
+        (ORGANIZATION_ID, state.organization_id),
+        (ASSIGNEE_ID, state.assigned_to),
+        (SLA_BREACHED, any(state.sla.clock(m).breached_at for m in tracker.METRICS)),
+        (SLA_DUE_AT, state.sla.resolution.due_at),
+    ]
+
 
 _INDEXED_TYPES = {
     "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,

@@ -13,6 +13,7 @@ from desk.enums import Priority, TicketStatus
 from desk.sla.schemas import SlaTargets
 from desk.temporal import ticket_workflow_id
 from desk.tickets.contracts import ActorRef, TicketInput, TicketState
+from desk.tickets.creation import record_creation
 from workflows.ticket import TicketWorkflow
 
 # A HIGH-like policy, 24x7: first response in 1 h, resolution in 8 h.
@@ -57,11 +58,14 @@ async def start_ticket(
     index_search_attributes: bool = True,
     sla_targets: SlaTargets | None = HIGH_TARGETS,
 ) -> WorkflowHandle[TicketWorkflow, str]:
-    """Start a ticket's workflow and wait until its first projection is written.
+    """File ``state`` as the API does (version 1, the acceptance clock started at its
+    ``created_at``) and start its workflow. The row is not written here: the workflow's
+    first change writes it (an upsert of the whole ticket).
 
     The time-skipping test server cannot register custom search attributes: pass
     ``index_search_attributes=False`` there.
     """
+    record_creation(state, sla_targets)
     handle = await client.start_workflow(
         TicketWorkflow.run,
         TicketInput(
@@ -74,7 +78,6 @@ async def start_ticket(
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
-    await handle.execute_update(TicketWorkflow.created)
     return handle
 
 

@@ -35,14 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from desk.notifications.contracts import SlaNotice
     from desk.sla import tracker
     from desk.sla.schemas import ClockReport, EventKind, SlaEvent, SlaTargets
-    from desk.temporal import (
-        ASSIGNEE_ID,
-        ORGANIZATION_ID,
-        SLA_BREACHED,
-        SLA_DUE_AT,
-        TICKET_PRIORITY,
-        TICKET_STATUS,
-    )
+    from desk.temporal import ticket_index
     from desk.tickets import lifecycle
     from desk.tickets.contracts import (
         AcceptRequest,
@@ -58,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         TicketState,
         TicketView,
     )
+    from desk.tickets.creation import record_creation
 
 # Continue-as-new well before Temporal's per-run cap of 2,000 updates.
 MAX_UPDATES_PER_RUN = 1_000
@@ -102,8 +96,11 @@ class TicketWorkflow:
         self._recent: deque[str] = deque(input.recent_update_ids, maxlen=RECENT_UPDATES_KEPT)
         self._audit: list[AuditItem] = []
         self._comments: list[CommentItem] = []
-        # After continue-as-new the carried state was already written by the previous run.
-        self._projected_version = input.state.version if input.continued else 0
+        # The state the workflow starts with is already in the database: the API wrote the
+        # filed ticket (version 1), or the previous run wrote the carried state. Version 0:
+        # a ticket filed by update-with-start before that (its history replays as it ran).
+        self._projected_version = input.state.version
+        self._filed_by_workflow = input.state.version == 0
         self._updates_this_run = 0
         self._index_search_attributes = input.index_search_attributes
         # SLA announcements still being delivered (carried over on continue-as-new).
@@ -113,14 +110,14 @@ class TicketWorkflow:
 
     @workflow.run
     async def run(self, input: TicketInput) -> str:
-        if not input.continued:
-            self._change("created", self._state.created_by_id, to_value=self._state.status)
-            self._sla(
-                tracker.on_created(self._state.sla, self._state.created_at, input.sla_targets)
-            )
+        if self._filed_by_workflow:
+            self._audit.extend(record_creation(self._state, input.sla_targets))
+            self._upsert_search_attributes()  # as those histories recorded it
         for notice in input.pending_notices:
             self._announce(notice)
-        self._upsert_search_attributes()
+        if self._filed_by_workflow or input.continued:
+            # A ticket filed by the API was started with its search attributes.
+            self._upsert_search_attributes()
         while True:
             if self._needs_projection():
                 await self._project()
@@ -341,21 +338,10 @@ class TicketWorkflow:
     def _upsert_search_attributes(self) -> None:
         if not self._index_search_attributes:
             return
-        state = self._state
         workflow.upsert_search_attributes(
             [
-                TICKET_STATUS.value_set(state.status),
-                TICKET_PRIORITY.value_set(state.priority),
-                ORGANIZATION_ID.value_set(state.organization_id),
-                ASSIGNEE_ID.value_set(state.assigned_to)
-                if state.assigned_to
-                else ASSIGNEE_ID.value_unset(),
-                SLA_BREACHED.value_set(
-                    any(state.sla.clock(m).breached_at for m in tracker.METRICS)
-                ),
-                SLA_DUE_AT.value_set(state.sla.resolution.due_at)
-                if state.sla.resolution.due_at
-                else SLA_DUE_AT.value_unset(),
+                key.value_set(value) if value is not None else key.value_unset()
+                for key, value in ticket_index(self._state)
             ]
         )
 

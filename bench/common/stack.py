@@ -1,7 +1,8 @@
 """The real stack, started and stopped by a benchmark: a PostgreSQL database of its own
 (created, migrated, dropped), the Temporal dev server, the worker and the API as
 subprocesses (``python -m worker`` / ``python -m api``, as in production), and optionally
-the baselines' processes (the minimal workflow's worker, the plain FastAPI app).
+the baselines' processes (the minimal workflow's worker, the plain FastAPI app; with both,
+the plain app also serves the HTTP floor's routes on the minimal workflow).
 
     async with Stack(options) as stack:
         org = await stack.seed_org()
@@ -184,11 +185,15 @@ class Stack:
         if opts.plain_app:
             port = free_port()
             self.plain_url = f"http://127.0.0.1:{port}"
-            self._spawn(
-                "plain-app",
-                [sys.executable, "-m", "common.plain_app", "--port", str(port)],
-                {},
-            )
+            argv = [sys.executable, "-m", "common.plain_app", "--port", str(port)]
+            if opts.minimal_worker:  # the HTTP floor's routes, on the minimal workflow
+                argv += [
+                    "--temporal-address",
+                    self.temporal_address,
+                    "--minimal-task-queue",
+                    self.minimal_task_queue,
+                ]
+            self._spawn("plain-app", argv, {})
             waits.append(self._wait_http(f"{self.plain_url}/healthz", "plain-app"))
         await asyncio.gather(*waits)
 

@@ -11,7 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 def insert_on_conflict(session: AsyncSession, target: Any) -> Any:
     """An INSERT into ``target`` (a model or table) supporting ``on_conflict_do_nothing`` and
     ``on_conflict_do_update`` on this session's engine."""
-    dialect = session.get_bind().dialect.name
+    return insert_for_dialect(session.get_bind().dialect.name, target)
+
+
+def insert_for_dialect(dialect: str, target: Any) -> Any:
+    """:func:`insert_on_conflict` for a dialect named ``postgresql`` or ``sqlite``."""
     if dialect == "postgresql":
         return postgresql.insert(target)
     if dialect == "sqlite":

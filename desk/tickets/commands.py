@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
-    WithStartWorkflowOperation,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -36,7 +35,7 @@ from desk.errors import (
 )
 from desk.settings import Settings
 from desk.sla.schemas import ClockReport, SlaTargets
-from desk.temporal import ORGANIZATION_ID, TICKET_PRIORITY, TICKET_STATUS, ticket_workflow_id
+from desk.temporal import ticket_index, ticket_workflow_id
 from desk.tickets.contracts import TicketInput, TicketState, TicketView
 from workflows.ticket import (
     ERROR_FORBIDDEN,
@@ -117,36 +116,39 @@ class TicketCommands:
         except Exception as exc:
             raise map_workflow_error(exc) from exc
 
-    async def create(self, state: TicketState, sla_targets: SlaTargets | None) -> TicketView:
-        """Start the ticket's workflow and return once its first projection is written.
+    async def start(self, state: TicketState, sla_targets: SlaTargets | None) -> None:
+        """Start the workflow of a ticket whose first row is written (``state``, version 1).
 
-        Update-with-start with USE_EXISTING: a retried create (same ticket id) attaches to
-        the running workflow instead of starting a second one.
+        Returns once Temporal has recorded the start: no workflow task is awaited, so a
+        create costs one Temporal call. USE_EXISTING: a retried start of the same ticket
+        attaches to its running workflow instead of starting a second one.
         """
-        start = WithStartWorkflowOperation(
-            TicketWorkflow.run,
-            TicketInput(state=state, sla_targets=sla_targets),
-            id=ticket_workflow_id(state.ticket_id),
-            task_queue=self._settings.temporal_task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=workflow_summary(state.number, state.subject, state.priority),
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(TICKET_STATUS, state.status),
-                    SearchAttributePair(TICKET_PRIORITY, state.priority),
-                    SearchAttributePair(ORGANIZATION_ID, state.organization_id),
-                ]
-            ),
-        )
-        return await self._bounded(
-            self._client.execute_update_with_start_workflow(
-                TicketWorkflow.created,
-                start_workflow_operation=start,
-                id=f"create-{state.ticket_id}",
+        await self._bounded(
+            self._client.start_workflow(
+                TicketWorkflow.run,
+                TicketInput(state=state, sla_targets=sla_targets),
+                id=ticket_workflow_id(state.ticket_id),
+                task_queue=self._settings.temporal_task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=workflow_summary(state.number, state.subject, state.priority),
+                search_attributes=TypedSearchAttributes(
+                    [SearchAttributePair(k, v) for k, v in ticket_index(state) if v is not None]
+                ),
                 rpc_timeout=timedelta(seconds=self._settings.update_timeout_seconds),
             )
         )
+
+    async def workflow_exists(self, ticket_id: uuid.UUID) -> bool | None:
+        """Whether the ticket has a workflow; None when Temporal cannot say."""
+        handle = self._client.get_workflow_handle(ticket_workflow_id(ticket_id))
+        try:
+            await asyncio.wait_for(handle.describe(), self._settings.update_timeout_seconds)
+        except RPCError as exc:
+            return False if exc.status == RPCStatusCode.NOT_FOUND else None
+        except Exception:
+            return None
+        return True
 
     async def update(
         self, ticket_id: uuid.UUID, update: Any, request: Any, *, update_id: str | None

@@ -8,6 +8,7 @@ writes the same database (and on SQLite a transaction holds the write lock).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -21,7 +22,7 @@ from desk.auth.deps import CurrentUser, StaffUser, TriageUser
 from desk.auth.models import User
 from desk.db.types import utcnow
 from desk.enums import Priority, TicketStatus
-from desk.errors import Unprocessable
+from desk.errors import Conflict, DeskError, Unprocessable
 from desk.http.deps import SessionMakerDep, SettingsDep, TemporalDep
 from desk.http.pagination import (
     DEFAULT_LIMIT,
@@ -41,7 +42,6 @@ from desk.tickets.contracts import (
     CommentRequest,
     PriorityRequest,
     StatusRequest,
-    TicketState,
 )
 from desk.tickets.models import Ticket
 from desk.tickets.schemas import (
@@ -57,6 +57,8 @@ from desk.tickets.schemas import (
     TicketOut,
 )
 from workflows.ticket import TicketWorkflow
+
+log = logging.getLogger("desk.tickets")
 
 router = APIRouter()
 
@@ -111,7 +113,17 @@ async def _change_ticket(
             raise ticket_closed()
         if prepare is not None:
             await prepare(session, ticket)
-    await commands.update(ticket_id, update, request, update_id=update_id)
+    try:
+        await commands.update(ticket_id, update, request, update_id=update_id)
+    except Conflict:
+        if ticket.version != 1:
+            raise
+        # Filed, but its workflow never started (the create's start failed and Temporal
+        # could not say so): start it from the row now, then ask again.
+        async with sessionmaker() as session:
+            filing = await service.refile(session, ticket_id)
+        await _start_workflow(sessionmaker, commands, filing)
+        await commands.update(ticket_id, update, request, update_id=update_id)
     return await _read_ticket(sessionmaker, ticket_id)
 
 
@@ -130,36 +142,49 @@ async def create_ticket(
 
     With an ``Idempotency-Key``, a retried request returns the same ticket.
     """
-    org_id = user.organization_id
     ticket_id = (
-        service.idempotent_ticket_id(org_id, user.id, idempotency_key)
+        service.idempotent_ticket_id(user.organization_id, user.id, idempotency_key)
         if idempotency_key
         else uuid.uuid4()
     )
     async with sessionmaker() as session:
-        if idempotency_key and (existing := await session.get(Ticket, ticket_id)):
-            return TicketOut.model_validate(existing)
-        requester_id = await service.resolve_requester(session, user, body.requester_id)
-        await service.check_service(session, org_id, body.service_id)
-        sla_targets = await sla_targets_for(session, org_id, body.priority, body.service_id)
-        number, close_days = await service.claim_ticket_number(session, org_id)
-        await session.commit()
-    state = TicketState(
-        ticket_id=str(ticket_id),
-        organization_id=str(org_id),
-        number=number,
-        subject=body.subject,
-        description=body.description,
-        priority=body.priority,
-        status=TicketStatus.NEW,
-        requester_id=str(requester_id),
-        created_by_id=str(user.id),
-        created_at=utcnow(),
-        service_id=str(body.service_id) if body.service_id else None,
-        auto_close_days=close_days,
-    )
-    view = await commands.create(state, sla_targets)
-    return await _read_ticket(sessionmaker, uuid.UUID(view.ticket_id))
+        filing = await service.file_ticket(
+            session,
+            user,
+            ticket_id,
+            subject=body.subject,
+            description=body.description,
+            priority=body.priority,
+            service_id=body.service_id,
+            requester_id=body.requester_id,
+            now=utcnow(),
+        )
+    if filing.first_state is not None:
+        await _start_workflow(sessionmaker, commands, filing)
+    return filing.ticket
+
+
+async def _start_workflow(
+    sessionmaker: SessionMakerDep, commands: TicketCommands, filing: service.Filing
+) -> None:
+    """Start the filed ticket's workflow. If Temporal refuses, a ticket this request wrote
+    is removed again (503, nothing half-made stays listed); if Temporal cannot even say
+    whether the start landed, the ticket stays and a retry with the same Idempotency-Key
+    completes it."""
+    assert filing.first_state is not None
+    try:
+        await commands.start(filing.first_state, filing.sla_targets)
+    except DeskError:
+        ticket_id = filing.ticket.id
+        started = await commands.workflow_exists(ticket_id)
+        if started:
+            return  # the start landed; only its answer was lost
+        if started is None:
+            log.error("ticket %s is stored; whether its workflow started is unknown", ticket_id)
+        elif filing.is_new:
+            async with sessionmaker() as session:
+                await service.forget_unstarted_ticket(session, ticket_id)
+        raise
 
 
 @router.get("/tickets", response_model=list[TicketOut])

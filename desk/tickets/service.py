@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.admin.models import Service
@@ -14,9 +14,13 @@ from desk.auth.models import Organization, User
 from desk.enums import STAFF_ROLES, Priority, Role, TicketStatus
 from desk.errors import Forbidden, NotFound, Unprocessable
 from desk.http.pagination import decode_position, encode_position
-from desk.sla.schemas import MetricState
+from desk.sla.schemas import MetricState, SlaTargets
+from desk.sla.service import sla_targets_for
 from desk.tickets.access import is_staff
+from desk.tickets.contracts import ProjectionBatch, TicketState
+from desk.tickets.creation import record_creation
 from desk.tickets.models import AuditLog, Comment, Ticket
+from desk.tickets.projection import ticket_row, write_projection
 from desk.tickets.schemas import SlaClockOut, SlaMetricOut, TicketOut
 
 # Ticket ids derived from an Idempotency-Key live in their own UUID namespace.
@@ -39,6 +43,109 @@ async def claim_ticket_number(session: AsyncSession, organization_id: uuid.UUID)
     )
     next_number, close_days = result.one()
     return next_number - 1, close_days
+
+
+@dataclass
+class Filing:
+    """A filed ticket: what to answer, and what its workflow starts with."""
+
+    ticket: TicketOut
+    # The workflow's first state (version 1), or None when the ticket has changed since,
+    # which only its running workflow can have done: nothing left to start.
+    first_state: TicketState | None
+    sla_targets: SlaTargets | None
+    is_new: bool  # False: filed earlier (a create retried with its Idempotency-Key)
+
+
+async def file_ticket(
+    session: AsyncSession,
+    caller: User,
+    ticket_id: uuid.UUID,
+    *,
+    subject: str,
+    description: str,
+    priority: Priority,
+    service_id: uuid.UUID | None,
+    requester_id: uuid.UUID | None,
+    now: datetime,
+) -> Filing:
+    """Write a new ticket's row and ``created`` audit line (version 1) and commit, so the
+    ticket is listed before its workflow starts; the workflow writes every later change.
+
+    If the ticket exists already (the same Idempotency-Key, possibly in a request running
+    right now) nothing is written and the existing ticket is returned.
+    """
+    org_id = caller.organization_id
+    if (existing := await session.get(Ticket, ticket_id)) is not None:
+        return await _filed_before(session, existing)
+    requester = await resolve_requester(session, caller, requester_id)
+    await check_service(session, org_id, service_id)
+    sla_targets = await sla_targets_for(session, org_id, priority, service_id)
+    number, close_days = await claim_ticket_number(session, org_id)
+    state = TicketState(
+        ticket_id=str(ticket_id),
+        organization_id=str(org_id),
+        number=number,
+        subject=subject,
+        description=description,
+        priority=priority,
+        status=TicketStatus.NEW,
+        requester_id=str(requester),
+        created_by_id=str(caller.id),
+        created_at=now,
+        service_id=str(service_id) if service_id else None,
+        auto_close_days=close_days,
+    )
+    audit = record_creation(state, sla_targets)
+    if not await write_projection(session, ProjectionBatch(state=state, audit=audit)):
+        await session.rollback()  # the other request won; its number stays the only one
+        return await _filed_before(session, await get_ticket(session, ticket_id))
+    await session.commit()
+    ticket = TicketOut.model_validate(ticket_row(state))
+    return Filing(ticket, state, sla_targets, is_new=True)
+
+
+async def refile(session: AsyncSession, ticket_id: uuid.UUID) -> Filing:
+    """The filed ticket ``ticket_id`` (tenant already checked by the caller)."""
+    return await _filed_before(session, await get_ticket(session, ticket_id))
+
+
+async def _filed_before(session: AsyncSession, ticket: Ticket) -> Filing:
+    """A ticket filed by an earlier request. Unchanged since (version 1), its workflow may
+    not have started (that request failed right after writing it): rebuild its first state."""
+    answer = TicketOut.model_validate(ticket)
+    if ticket.version != 1:
+        return Filing(answer, None, None, is_new=False)
+    org = await session.get(Organization, ticket.organization_id)
+    assert org is not None  # the ticket's row references it
+    targets = await sla_targets_for(session, org.id, ticket.priority, ticket.service_id)
+    state = TicketState(
+        ticket_id=str(ticket.id),
+        organization_id=str(ticket.organization_id),
+        number=ticket.number,
+        subject=ticket.subject,
+        description=ticket.description,
+        priority=ticket.priority,
+        status=TicketStatus.NEW,
+        requester_id=str(ticket.requester_id),
+        created_by_id=str(ticket.created_by_id),
+        created_at=ticket.created_at,
+        service_id=str(ticket.service_id) if ticket.service_id else None,
+        auto_close_days=org.auto_close_days,
+    )
+    record_creation(state, targets)
+    return Filing(answer, state, targets, is_new=False)
+
+
+async def forget_unstarted_ticket(session: AsyncSession, ticket_id: uuid.UUID) -> None:
+    """Remove a ticket whose workflow never started (Temporal refused the start), so no
+    ticket is listed that nothing would ever move. Only version 1 (unchanged) goes."""
+    removed = await session.execute(
+        delete(Ticket).where(Ticket.id == ticket_id, Ticket.version == 1)
+    )
+    if removed.rowcount:
+        await session.execute(delete(AuditLog).where(AuditLog.ticket_id == ticket_id))
+    await session.commit()
 
 
 async def resolve_requester(

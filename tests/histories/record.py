@@ -3,7 +3,9 @@
 
 Runs the old system's walkthrough against a throwaway dev server and SQLite database. Record
 again only when a workflow change is meant to be incompatible (and version it instead, if
-tickets may be running in production).
+tickets may be running in production). ``ticket_walkthrough_filed_by_workflow.json`` is a
+ticket filed the way tickets were before the API wrote the first row (update-with-start,
+version 0): it must keep replaying while such tickets may be open.
 """
 
 from __future__ import annotations
