@@ -158,3 +158,27 @@ async def test_projection_only_moves_forwards(sessionmaker, acme):
     assert await write(3, TicketStatus.ACCEPTED) is True
     assert await write(2, TicketStatus.CLOSED) is False  # late: never backwards
     assert await stored() == (3, TicketStatus.ACCEPTED)
+
+
+async def test_answers_are_the_ticket_as_stored(api, acme):
+    """Create and change answer with exactly what a read returns next (read-your-writes),
+    though neither reads the ticket back."""
+    created = await api.post(TICKETS, json={"subject": "As stored"}, headers=acme.customer.headers)
+    assert created.status_code == 201, created.text
+    ticket_id = created.json()["id"]
+
+    async def stored() -> dict:
+        response = await api.get(f"{TICKETS}/{ticket_id}", headers=acme.manager.headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    assert created.json() == await stored()
+    internal = f"/api/v1/internal/tickets/{ticket_id}"
+    for path, body in [
+        ("accept", None),
+        ("assign", {"assigned_to": str(acme.agent.user.id)}),
+        ("status", {"status": "IN_PROGRESS"}),
+    ]:
+        changed = await api.post(f"{internal}/{path}", json=body, headers=acme.manager.headers)
+        assert changed.status_code == 200, changed.text
+        assert changed.json() == await stored(), path

@@ -292,6 +292,7 @@ class TicketWorkflow:
     ) -> None:
         """Bump the version and record the audit line of one change."""
         self._state.version += 1
+        self._state.updated_at = workflow.now()
         self._audit.append(
             AuditItem(
                 action=action,
@@ -406,6 +407,9 @@ class TicketWorkflow:
             status=self._state.status,
             version=self._state.version,
             comment_id=comment_id,
+            # Only a state the database holds (a later change may be waiting for its write);
+            # serialized as the update completes.
+            state=self._state if self._projected_version >= self._state.version else None,
         )
 
     # --- updates ----------------------------------------------------------------------

@@ -36,6 +36,9 @@ class TicketState:
     closed_at: datetime | None = None
     auto_close_days: int = 7
     version: int = 0
+    # When ``version`` was reached (the ticket's ``updated_at``); None in states carried
+    # from before it was recorded.
+    updated_at: datetime | None = None
     # The SLA clock (desk.sla.tracker); its projection() fills the ticket's SLA columns,
     # first_responded_at included.
     sla: SlaState = field(default_factory=SlaState)
@@ -106,12 +109,15 @@ class CommentRequest:
 
 @dataclass
 class TicketView:
-    """An update's answer: the ticket as projected (the API re-reads the row by id)."""
+    """An update's answer: the ticket once its projection is written."""
 
     ticket_id: str
     status: str
     version: int
     comment_id: str | None = None
+    # The ticket as projected at ``version``, so the API answers without reading it back
+    # (None in answers recorded before it was sent).
+    state: TicketState | None = None
 
 
 # --- Projection ----------------------------------------------------------------------

@@ -44,7 +44,7 @@ def ticket_row(state: TicketState) -> dict[str, Any]:
     row["id"] = state.ticket_id
     for key in _UUID_COLUMNS & row.keys():
         row[key] = _as_uuid(row[key])
-    row["updated_at"] = utcnow()
+    row["updated_at"] = state.updated_at or utcnow()
     return row
 
 

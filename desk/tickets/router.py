@@ -44,6 +44,7 @@ from desk.tickets.contracts import (
     StatusRequest,
 )
 from desk.tickets.models import Ticket
+from desk.tickets.projection import ticket_row
 from desk.tickets.schemas import (
     AssignBody,
     CloseBody,
@@ -114,7 +115,7 @@ async def _change_ticket(
         if prepare is not None:
             await prepare(session, ticket)
     try:
-        await commands.update(ticket_id, update, request, update_id=update_id)
+        view = await commands.update(ticket_id, update, request, update_id=update_id)
     except Conflict:
         if ticket.version != 1:
             raise
@@ -123,8 +124,10 @@ async def _change_ticket(
         async with sessionmaker() as session:
             filing = await service.refile(session, ticket_id)
         await _start_workflow(sessionmaker, commands, filing)
-        await commands.update(ticket_id, update, request, update_id=update_id)
-    return await _read_ticket(sessionmaker, ticket_id)
+        view = await commands.update(ticket_id, update, request, update_id=update_id)
+    if view.state is None:
+        return await _read_ticket(sessionmaker, ticket_id)
+    return TicketOut.model_validate(ticket_row(view.state))
 
 
 # --- tickets -----------------------------------------------------------------------------
@@ -158,6 +161,7 @@ async def create_ticket(
             service_id=body.service_id,
             requester_id=body.requester_id,
             now=utcnow(),
+            may_exist=idempotency_key is not None,
         )
     if filing.first_state is not None:
         await _start_workflow(sessionmaker, commands, filing)

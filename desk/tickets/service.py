@@ -68,15 +68,17 @@ async def file_ticket(
     service_id: uuid.UUID | None,
     requester_id: uuid.UUID | None,
     now: datetime,
+    may_exist: bool = True,
 ) -> Filing:
     """Write a new ticket's row and ``created`` audit line (version 1) and commit, so the
     ticket is listed before its workflow starts; the workflow writes every later change.
 
     If the ticket exists already (the same Idempotency-Key, possibly in a request running
-    right now) nothing is written and the existing ticket is returned.
+    right now) nothing is written and the existing ticket is returned. ``may_exist=False``
+    (a fresh random id) skips looking for it first.
     """
     org_id = caller.organization_id
-    if (existing := await session.get(Ticket, ticket_id)) is not None:
+    if may_exist and (existing := await session.get(Ticket, ticket_id)) is not None:
         return await _filed_before(session, existing)
     requester = await resolve_requester(session, caller, requester_id)
     await check_service(session, org_id, service_id)
