@@ -11,7 +11,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 import desk.db.models  # noqa: F401 - every mapper, so foreign-key column types resolve
 from activities import build_activities, close_activities
@@ -45,6 +45,8 @@ async def check_search_attributes(client: Client, namespace: str) -> None:
 def build_worker(client: Client, settings: Settings, sessionmaker, **options: Any) -> Worker:
     """The worker for our task queue; ``options`` go to ``Worker`` (tests turn the workflow
     cache off to replay every task)."""
+    if not settings.workflow_sandbox:
+        options.setdefault("workflow_runner", UnsandboxedWorkflowRunner())
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(9464, ge=0, le=65535)  # 0: no worker metrics endpoint
+    # Run workflow code in the SDK's sandbox (determinism guards, a module instance per
+    # workflow run). Off saves the worker about a third of its CPU (bench/RESULTS.md).
+    workflow_sandbox: bool = True
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_dev(self) -> Settings:

@@ -35,6 +35,8 @@ ORGANIZATION_ID = SearchAttributeKey.for_keyword("OrganizationId")
 ASSIGNEE_ID = SearchAttributeKey.for_keyword("AssigneeId")
 SLA_BREACHED = SearchAttributeKey.for_bool("SlaBreached")
 SLA_DUE_AT = SearchAttributeKey.for_datetime("SlaDueAt")
+# When the ticket entered its current status: "waiting on the customer for more than a day".
+STATUS_CHANGED_AT = SearchAttributeKey.for_datetime("StatusChangedAt")
 
 SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
     TICKET_STATUS,
@@ -43,6 +45,7 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
     ASSIGNEE_ID,
     SLA_BREACHED,
     SLA_DUE_AT,
+    STATUS_CHANGED_AT,
 )
 
 
@@ -56,6 +59,7 @@ def ticket_index(state: TicketState) -> list[tuple[SearchAttributeKey, Any]]:
         (ASSIGNEE_ID, state.assigned_to),
         (SLA_BREACHED, any(state.sla.clock(m).breached_at for m in tracker.METRICS)),
         (SLA_DUE_AT, state.sla.resolution.due_at),
+        (STATUS_CHANGED_AT, state.status_changed_at),
     ]
 
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 from temporalio.service import RPCError
+from temporalio.worker import UnsandboxedWorkflowRunner
 
 from desk.app import create_app
 from desk.db.types import utcnow
@@ -182,3 +183,26 @@ async def test_answers_are_the_ticket_as_stored(api, acme):
         changed = await api.post(f"{internal}/{path}", json=body, headers=acme.manager.headers)
         assert changed.status_code == 200, changed.text
         assert changed.json() == await stored(), path
+
+
+async def test_an_unsandboxed_worker_runs_tickets(settings, dev_server, sessionmaker, acme):
+    """``DESK_WORKFLOW_SANDBOX=false``: the same tickets, without the SDK's sandbox."""
+    from worker import build_worker
+
+    unsandboxed = settings.model_copy(
+        update={"workflow_sandbox": False, "temporal_task_queue": f"bare-{uuid.uuid4().hex}"}
+    )
+    worker = build_worker(dev_server.client, unsandboxed, sessionmaker)
+    assert isinstance(worker._workflow_worker._workflow_runner, UnsandboxedWorkflowRunner)
+    async with worker:
+        async for http in app_client(unsandboxed, dev_server):
+            created = await http.post(
+                TICKETS, json={"subject": "Bare"}, headers=acme.customer.headers
+            )
+            assert created.status_code == 201, created.text
+            accepted = await http.post(
+                f"/api/v1/internal/tickets/{created.json()['id']}/accept",
+                headers=acme.manager.headers,
+            )
+            assert accepted.status_code == 200, accepted.text
+            assert accepted.json()["status"] == TicketStatus.ACCEPTED

@@ -15,7 +15,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -314,6 +314,28 @@ async def test_search_attributes_and_summary(api, acme: Tenant, dev_server):
     await move(api, t.agent, ticket, S.IN_PROGRESS)
     query = f'TicketStatus="IN_PROGRESS" AND TicketPriority="URGENT" AND AssigneeId="{t.agent.id}"'
     assert await listed_by_temporal(client, query, wanted)
+
+
+async def test_waiting_on_the_customer_since_is_searchable(api, acme: Tenant, dev_server):
+    """README's "waiting on the customer for more than a day", exact: StatusChangedAt is
+    when the ticket entered its current status (not when it was filed)."""
+    t = acme
+    ticket = await create(api, t.customer, "Waiting query")
+    await ok(act(api, t.manager, ticket, "accept"))
+    before_waiting = utcnow()
+    waiting = await move(api, t.manager, ticket, S.WAITING_CUSTOMER)
+    wanted = ticket_workflow_id(ticket["id"])
+
+    def query(instant: datetime) -> str:
+        at = instant.isoformat().replace("+00:00", "Z")
+        return f'TicketStatus = "WAITING_CUSTOMER" AND StatusChangedAt < "{at}"'
+
+    after_waiting = datetime.fromisoformat(waiting["updated_at"]) + timedelta(milliseconds=1)
+    assert await listed_by_temporal(dev_server.client, query(after_waiting), wanted)
+    # Filed before `before_waiting`, but waiting only since after it: not listed.
+    assert datetime.fromisoformat(ticket["created_at"]) < before_waiting
+    listed = [w.id async for w in dev_server.client.list_workflows(query(before_waiting))]
+    assert wanted not in listed
 
 
 async def test_temporal_unreachable_is_503(client, acme: Tenant):

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.client import WorkflowExecutionStatus, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from desk.binaries import temporal_cli
 from desk.enums import Role, TicketStatus
@@ -97,11 +97,14 @@ async def test_long_ticket_continues_as_new_and_keeps_everything(
     assert resolved.status_code == 200 and resolved.json()["status"] == "RESOLVED"
 
 
+@pytest.mark.parametrize("sandbox", [True, False], ids=["sandboxed", "unsandboxed"])
 @pytest.mark.parametrize("history_file", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
-async def test_recorded_histories_replay(history_file: Path):
-    """A change to TicketWorkflow that would break running tickets fails here."""
+async def test_recorded_histories_replay(history_file: Path, sandbox: bool):
+    """A change to TicketWorkflow that would break running tickets fails here, with the
+    sandbox and without it (``DESK_WORKFLOW_SANDBOX=false``)."""
     history = WorkflowHistory.from_json(history_file.stem, json.loads(history_file.read_text()))
-    await Replayer(workflows=[TicketWorkflow]).replay_workflow(history)
+    runner = {} if sandbox else {"workflow_runner": UnsandboxedWorkflowRunner()}
+    await Replayer(workflows=[TicketWorkflow], **runner).replay_workflow(history)
 
 
 def test_histories_are_recorded():

@@ -318,7 +318,7 @@ class TicketWorkflow:
         state = self._state
         previous = state.status
         now = workflow.now()
-        state.status = target
+        state.status, state.status_changed_at = target, now
         if target == TicketStatus.ACCEPTED:
             state.accepted_by, state.accepted_at = actor_id, now
             action = "accepted"

@@ -229,7 +229,9 @@ class Stack:
         return self.client.service_client.config.target_host
 
     def process_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
+        # DESK_WORKFLOW_SANDBOX=false in the benchmark's environment measures that lever.
+        keep = {"DESK_WORKFLOW_SANDBOX"}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_") or k in keep}
         # Bytecode as in production (the image compiles it at build time): without .pyc
         # files the worker's workflow sandbox compiles the workflow module's source for
         # every new workflow. The cache goes to the bench's directory, not the tree.

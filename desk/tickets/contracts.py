@@ -36,9 +36,11 @@ class TicketState:
     closed_at: datetime | None = None
     auto_close_days: int = 7
     version: int = 0
-    # When ``version`` was reached (the ticket's ``updated_at``); None in states carried
-    # from before it was recorded.
+    # When ``version`` was reached (the ticket's ``updated_at``), and when the ticket entered
+    # its current status (the StatusChangedAt search attribute); None in states carried from
+    # before they were recorded.
     updated_at: datetime | None = None
+    status_changed_at: datetime | None = None
     # The SLA clock (desk.sla.tracker); its projection() fills the ticket's SLA columns,
     # first_responded_at included.
     sla: SlaState = field(default_factory=SlaState)

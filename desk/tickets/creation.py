@@ -16,7 +16,7 @@ def record_creation(state: TicketState, sla_targets: SlaTargets | None) -> list[
     so no SLA event comes of it.
     """
     state.version = 1
-    state.updated_at = state.created_at
+    state.updated_at = state.status_changed_at = state.created_at
     tracker.on_created(state.sla, state.created_at, sla_targets)
     return [
         AuditItem(

@@ -30,7 +30,7 @@ _UUID_COLUMNS = {
 # Written once, by the first write of the row.
 _FROZEN_COLUMNS = frozenset({"id", "created_at", "number"})
 # TicketState fields that are not ticket columns (workflow-only bookkeeping).
-_NOT_COLUMNS = {"ticket_id", "auto_close_days", "sla"}
+_NOT_COLUMNS = {"ticket_id", "auto_close_days", "sla", "status_changed_at"}
 
 
 def _as_uuid(value: Any) -> uuid.UUID | None:
