@@ -243,6 +243,7 @@ class NotificationActivities:
             event=notice.event,
             payload=self._webhook_payload(notice),
             dedupe_key=notice.dedupe_key,
+            allow_private_targets=self._settings.webhook_allow_private_targets,
         )
         for result in results:
             if result.sent and result.status != DELIVERED:

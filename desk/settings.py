@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     smtp_from: str = "desk@localhost"
     smtp_starttls: bool = False
     public_base_url: str = "http://127.0.0.1:8000"
+    # Whether webhooks may target loopback, private, link-local or other non-public
+    # addresses (SSRF). Unset: allowed in dev and test (local receivers), refused in prod.
+    webhook_allow_private_targets: bool = False
 
     # `desk dev`: where the embedded pieces listen and keep their files.
     data_dir: Path = Path("./data")
@@ -74,6 +77,13 @@ class Settings(BaseSettings):
                 "DESK_JWT_SECRET is the built-in development secret; set a real one "
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _private_webhook_targets_outside_prod(self) -> Settings:
+        # An explicit value (argument, environment, .env) wins; otherwise it follows env.
+        if "webhook_allow_private_targets" not in self.model_fields_set:
+            self.webhook_allow_private_targets = self.env in ("dev", "test")
         return self
 
     @property

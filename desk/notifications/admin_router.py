@@ -8,21 +8,30 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from desk.auth.deps import AdminUser
-from desk.http.deps import SessionDep
+from desk.errors import Unprocessable
+from desk.http.deps import SessionDep, SettingsDep
 from desk.notifications import service
 from desk.notifications.schemas import WebhookCreate, WebhookDeliveryOut, WebhookOut
+from desk.notifications.webhooks import ForbiddenTarget, check_target
 
 router = APIRouter()
 
 
 @router.post("/webhooks", response_model=WebhookOut, status_code=status.HTTP_201_CREATED)
-async def create_webhook(body: WebhookCreate, admin: AdminUser, session: SessionDep) -> WebhookOut:
+async def create_webhook(
+    body: WebhookCreate, admin: AdminUser, session: SessionDep, settings: SettingsDep
+) -> WebhookOut:
     """Subscribe an http(s) URL to events (SLA_WARNING, SLA_BREACHED, TICKET_CREATED,
     TICKET_STATUS_CHANGED). Each delivery is a JSON POST with `X-Desk-Signature:
     sha256=<hex HMAC-SHA256 of the body keyed by the secret>`, `X-Desk-Event` and
     `X-Desk-Delivery` (a unique id: dedupe on it, delivery is at least once). 5xx, 408, 429
     and timeouts are retried with backoff; other 4xx are given up and recorded. The secret
-    is never shown again, only its last 4 characters."""
+    is never shown again, only its last 4 characters. Unless
+    `DESK_WEBHOOK_ALLOW_PRIVATE_TARGETS`, a host that is or resolves to a non-public address
+    (loopback, private, link-local…) is refused: 422 `webhook_target_forbidden`; it is
+    checked again before every delivery, and redirects are not followed."""
+    if not settings.webhook_allow_private_targets:
+        await _refuse_forbidden_target(str(body.url))
     webhook = await service.create_webhook(session, admin, body)
     await session.commit()
     return WebhookOut.of(webhook)
@@ -64,3 +73,14 @@ async def list_webhook_deliveries(
     deliveries = await service.list_deliveries(session, admin, webhook_id, limit=limit)
     await session.commit()
     return [WebhookDeliveryOut.model_validate(d) for d in deliveries]
+
+
+async def _refuse_forbidden_target(url: str) -> None:
+    """422 if ``url`` is or resolves to a non-public address. A name that does not resolve
+    now is accepted: DNS may change, and every delivery checks the target again."""
+    try:
+        await check_target(url)
+    except ForbiddenTarget as exc:
+        raise Unprocessable(f"webhook url refused: {exc}", code="webhook_target_forbidden") from exc
+    except OSError:
+        pass

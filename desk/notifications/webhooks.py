@@ -5,6 +5,11 @@ Outcomes: 2xx delivered; 408, 429, 5xx, timeouts and connection errors raise
 RetryableDeliveryError (Temporal retries the activity with backoff); any other status (4xx,
 an unfollowed 3xx) is a permanent failure, recorded and returned, never retried.
 Receivers should dedupe on ``X-Desk-Delivery``: delivery is at least once.
+
+Unless private targets are allowed (``DESK_WEBHOOK_ALLOW_PRIVATE_TARGETS``, off in prod),
+a webhook may only reach public addresses: the host is resolved right before each POST,
+refused (a permanent failure) if any of its addresses is not globally routable, and the
+request goes to the address that was checked. Redirects are never followed.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
+import logging
+import socket
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +45,11 @@ RETRYABLE_4XX = frozenset({408, 429})  # "try again later" in the 4xx range
 _ERROR_SNIPPET_BYTES = 300
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+
+ALLOWED_SCHEMES = frozenset({"http", "https"})
+RESOLVE_TIMEOUT_SECONDS = 5.0
+
+log = logging.getLogger("desk.notifications")
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -66,6 +79,10 @@ class RetryableDeliveryError(Exception):
         self.status_code = status_code
 
 
+class ForbiddenTarget(Exception):
+    """A URL webhooks may not post to: not http(s), or a host with a non-public address."""
+
+
 @dataclass(frozen=True)
 class DeliveryResult:
     webhook_id: uuid.UUID
@@ -85,6 +102,81 @@ def render_body(event: str, delivery_id: str, payload: dict[str, Any]) -> bytes:
     """The exact bytes that are posted and signed."""
     envelope = {"event": event, "delivery_id": delivery_id, "data": payload}
     return json.dumps(envelope, separators=(",", ":"), sort_keys=True, default=str).encode()
+
+
+# --- Target checks (SSRF) ------------------------------------------------------------
+
+
+def forbidden_reason(address: str) -> str | None:
+    """Why the IP ``address`` is no webhook target, or None when it is globally routable."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        # ::ffff:a.b.c.d and 6to4 (2002:ab:cd::) reach the IPv4 address they carry, and
+        # ipaddress does not judge them by it (e.g. 2002:7f00:1:: is "global").
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is not None and (reason := forbidden_reason(str(embedded))):
+            return f"{address} ({reason})"
+    for kind in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
+        if getattr(ip, f"is_{kind}"):
+            return f"{address} is {kind.replace('_', '-')}"
+    if not ip.is_global:  # e.g. 100.64.0.0/10 (carrier-grade NAT): neither of the above
+        return f"{address} is not globally routable"
+    return None
+
+
+async def resolve(host: str) -> list[str]:
+    """Every address ``host`` (a name or an IP literal) resolves to, in the system's order.
+
+    Raises OSError when it does not resolve (socket.gaierror, or TimeoutError).
+    """
+    loop = asyncio.get_running_loop()
+    infos = await asyncio.wait_for(
+        loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT_SECONDS
+    )
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def check_target(url: str) -> list[str]:
+    """The addresses of ``url``'s host, when it is http(s) and every address is public.
+
+    Raises ForbiddenTarget otherwise, and OSError when the host does not resolve. Parses
+    with httpx, the parser the POST uses, so both see the same host; resolving turns any
+    spelling of an address (``2130706433``, ``0x7f.1``, ``[::ffff:7f00:1]``) into the one
+    that would be connected to.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ForbiddenTarget(f"invalid URL: {exc}") from exc
+    if parsed.scheme not in ALLOWED_SCHEMES:
+        raise ForbiddenTarget(f"scheme {parsed.scheme!r} is not http or https")
+    host = parsed.raw_host.decode("ascii")  # IDNA-encoded; an IPv6 literal without []
+    if not host:
+        raise ForbiddenTarget("the URL has no host")
+    addresses = await resolve(host)
+    for address in addresses:
+        if reason := forbidden_reason(address):
+            raise ForbiddenTarget(f"{host} resolves to {reason}")
+    return addresses
+
+
+def pin(url: str, address: str) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
+    """Aim a request for ``url`` at ``address``: its URL, extra headers and extensions.
+
+    httpx would otherwise resolve the name again, and a second answer may differ from the
+    checked one (DNS rebinding). The name still goes in Host and, for https, in SNI and
+    the certificate check. ``Connection: close``: pooled connections are keyed by address,
+    so one opened (and TLS-checked) for this name could otherwise serve another name there.
+    """
+    parsed = httpx.URL(url)
+    headers = {"Host": parsed.netloc.decode("ascii"), "Connection": "close"}
+    extensions: dict[str, Any] = {}
+    if parsed.scheme == "https":
+        extensions["sni_hostname"] = parsed.raw_host.decode("ascii")
+    return parsed.copy_with(host=address), headers, extensions
+
+
+# --- Delivery -------------------------------------------------------------------------
 
 
 async def webhooks_for_event(
@@ -112,11 +204,14 @@ async def deliver(
     dedupe_key: str,
     *,
     http_timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+    allow_private_targets: bool = False,
 ) -> DeliveryResult:
     """POST one signed event to one webhook, unless an earlier attempt settled it.
 
     No database transaction is open during the HTTP request (SQLite would hold its write
     lock meanwhile). Raises RetryableDeliveryError when a later attempt may succeed.
+    Unless ``allow_private_targets``, a URL that is not http(s) or whose host has a
+    non-public address is given up (recorded failed) without sending.
     """
     check_dedupe_key(dedupe_key)
     event = str(event)
@@ -125,6 +220,25 @@ async def deliver(
     if settled is not None:
         return settled
 
+    target: httpx.URL | str = webhook.url
+    pinned_headers: dict[str, str] = {}
+    extensions: dict[str, Any] = {}
+    if not allow_private_targets:
+        # Checked now, not only at registration: the name may resolve elsewhere since.
+        try:
+            addresses = await check_target(webhook.url)
+        except ForbiddenTarget as exc:
+            log.warning("webhook %s: %s not delivered, target refused: %s", webhook.id, key, exc)
+            error = f"target refused: {exc}"
+            return await _settle(sessionmaker, webhook, key, FAILED, None, attempts, error)
+        except OSError as exc:  # no DNS answer (yet): like a refused connection, retried
+            error = f"cannot resolve the host: {type(exc).__name__}: {exc}"
+            await _record_retryable(sessionmaker, key, None, error)
+            raise RetryableDeliveryError(
+                f"webhook {webhook.id}: {error}", webhook_id=webhook.id, dedupe_key=key
+            ) from exc
+        target, pinned_headers, extensions = pin(webhook.url, addresses[0])
+
     body = render_body(event, key, payload)
     headers = {
         "Content-Type": "application/json",
@@ -132,16 +246,18 @@ async def deliver(
         SIGNATURE_HEADER: sign(webhook.secret, body),
         EVENT_HEADER: event,
         DELIVERY_HEADER: key,
+        **pinned_headers,
     }
     status_code: int | None = None
     try:
         async with http.stream(
             "POST",
-            webhook.url,
+            target,
             content=body,
             headers=headers,
             timeout=http_timeout,
-            follow_redirects=False,
+            extensions=extensions,
+            follow_redirects=False,  # a redirect could lead anywhere, e.g. inside
         ) as response:
             status_code = response.status_code
             snippet = b"" if response.is_success else await _snippet(response)
@@ -177,6 +293,7 @@ async def deliver_event(
     payload: dict[str, Any],
     dedupe_key: str,
     http_timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+    allow_private_targets: bool = False,
 ) -> list[DeliveryResult]:
     """Deliver ``event`` to every subscribed webhook of the organization, concurrently.
 
@@ -187,7 +304,16 @@ async def deliver_event(
         hooks = await webhooks_for_event(session, organization_id, event)
     outcomes = await asyncio.gather(
         *(
-            deliver(http, sessionmaker, h, event, payload, dedupe_key, http_timeout=http_timeout)
+            deliver(
+                http,
+                sessionmaker,
+                h,
+                event,
+                payload,
+                dedupe_key,
+                http_timeout=http_timeout,
+                allow_private_targets=allow_private_targets,
+            )
             for h in hooks
         ),
         return_exceptions=True,
