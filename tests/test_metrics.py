@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
@@ -314,3 +314,64 @@ async def test_sigterm_lets_the_running_projection_finish_then_exits_0(
 
 async def _status_is(worker: WorkerProcess, status: int) -> bool:
     return await worker.status() == status
+
+
+async def test_sigterm_lets_a_running_notification_finish_then_exits_0(
+    settings, dev_server, tmp_path, world, sessionmaker
+):
+    """A regular activity (the SLA webhook) in flight at SIGTERM: the worker stops taking
+    work, waits for the POST to be answered and recorded, then exits 0."""
+    from desk.notifications.contracts import SlaNotice
+    from desk.notifications.models import WebhookDelivery
+    from tests.test_webhooks import Receiver, _webhook
+
+    receiver = Receiver(delay={"/slow": 3.0})
+    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
+    receiver.port = server.sockets[0].getsockname()[1]
+    org = await world.org()
+    state = new_ticket_state(org, await world.user(org))
+    webhook = await _webhook(world, org, receiver.url("/slow"))
+    now = utcnow()
+    notice = SlaNotice(
+        ticket_id=state.ticket_id,
+        organization_id=state.organization_id,
+        ticket_number=state.number,
+        ticket_subject=state.subject,
+        priority=state.priority,
+        assignee_id=None,
+        metric="resolution",
+        kind="breach",
+        at=now,
+        due_at=now,
+        target_seconds=60.0,
+        dedupe_key=f"{state.ticket_id}:resolution:breach:0",
+    )
+    try:
+        async with worker_process(settings, dev_server, tmp_path) as worker:
+            # A notice still to deliver, as continue-as-new carries one over.
+            await dev_server.client.start_workflow(
+                TicketWorkflow.run,
+                TicketInput(state=state, pending_notices=[notice]),
+                id=ticket_workflow_id(state.ticket_id),
+                task_queue=worker.task_queue,
+            )
+            await eventually(lambda: _has_request(receiver))  # the POST is in flight
+            worker.process.send_signal(signal.SIGTERM)
+            await eventually(lambda: _status_is(worker, 503))
+            assert worker.process.poll() is None  # still waiting for the answer
+            code = await asyncio.to_thread(worker.process.wait, 60)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+    assert code == 0
+    assert receiver.paths() == ["/slow"]
+    async with sessionmaker() as session:
+        delivery = await session.scalar(
+            select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id)
+        )
+    assert delivery is not None and delivery.status == "delivered"
+
+
+async def _has_request(receiver) -> bool:
+    return bool(receiver.requests)
