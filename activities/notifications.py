@@ -1,5 +1,7 @@
-"""SLA announcements of the ticket workflow: in-app, email and webhooks, one activity per
-channel so that a failing channel never holds up another.
+"""SLA announcements of the ticket workflow: email and webhooks, one activity per channel
+so that a failing channel never holds up another; the in-app notifications are written by
+the projection (``record_in_app``, in the breach's own transaction), or by ``notify_in_app``
+for histories from before that.
 
 Every activity is idempotent under Temporal's retries: what it writes or sends is keyed by
 the notice's ``dedupe_key`` (per recipient or per webhook), so a retry inserts, mails or
@@ -88,29 +90,17 @@ class NotificationActivities:
     @activity.defn(name="notify_in_app")
     async def notify_in_app(self, notice: SlaNotice) -> int:
         """One in-app notification per recipient, in one transaction; returns how many rows
-        this attempt inserted (0 when an earlier attempt had inserted them all)."""
+        this attempt inserted (0 when an earlier attempt had inserted them all).
+
+        Tickets now write their in-app notices with the projection (``project_ticket``);
+        this activity serves workflows whose histories scheduled it.
+        """
         _check(notice)
         async with self._sessionmaker() as session, session.begin():
-            recipients = await sla_recipients(
-                session, notice.organization_id, notice.kind, notice.assignee_id
-            )
-            inserted = await notify_users(
-                session,
-                organization_id=notice.organization_id,
-                user_ids=[user.id for user in recipients],
-                ticket_id=notice.ticket_id,
-                kind=notice.event,
-                title=_title(notice),
-                body=_body(notice),
-                data=_data(notice),
-                dedupe_key=notice.dedupe_key,
-            )
-        if not recipients:
-            log.warning("SLA %s of ticket %s: nobody to notify", notice.kind, notice.ticket_id)
-        if inserted:  # counted once per notice: a retry that inserts nothing is no new event
-            counter = metrics.SLA_BREACHES if notice.kind == SLA_BREACH else metrics.SLA_WARNINGS
-            counter.inc()
-        return len(inserted)
+            inserted = await record_in_app(session, notice)
+        if inserted:
+            count_announced(notice)
+        return inserted
 
     # --- Email ----------------------------------------------------------------------
 
@@ -298,6 +288,35 @@ def _label(notice: SlaNotice) -> str:
 
 def _due(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def record_in_app(session: AsyncSession, notice: SlaNotice) -> int:
+    """One in-app notification per recipient of ``notice``, in the session's transaction;
+    returns how many were inserted (0 when they all exist already)."""
+    recipients = await sla_recipients(
+        session, notice.organization_id, notice.kind, notice.assignee_id
+    )
+    inserted = await notify_users(
+        session,
+        organization_id=notice.organization_id,
+        user_ids=[user.id for user in recipients],
+        ticket_id=notice.ticket_id,
+        kind=notice.event,
+        title=_title(notice),
+        body=_body(notice),
+        data=_data(notice),
+        dedupe_key=notice.dedupe_key,
+    )
+    if not recipients:
+        log.warning("SLA %s of ticket %s: nobody to notify", notice.kind, notice.ticket_id)
+    return len(inserted)
+
+
+def count_announced(notice: SlaNotice) -> None:
+    """Count a warning or breach once: when its notifications were first inserted (a retry
+    that inserts nothing is no new event)."""
+    counter = metrics.SLA_BREACHES if notice.kind == SLA_BREACH else metrics.SLA_WARNINGS
+    counter.inc()
 
 
 def _title(notice: SlaNotice) -> str:

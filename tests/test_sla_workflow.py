@@ -192,8 +192,16 @@ async def test_resolution_breaches_at_the_right_business_instant(desk):
         return (await desk.row(state)).sla_breached_at
 
     assert await eventually(breached) == expected_due
-    breaches = await eventually(lambda: desk.notifications(state, "SLA_BREACHED"))
+    # Written in the breach's own transaction: no window with the breach but no notice.
+    breaches = await desk.notifications(state, "SLA_BREACHED")
     assert sorted(n.user_id for n in breaches) == sorted(m.id for m in desk.managers)
+    history = await handle.fetch_history()
+    activities = {
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    }
+    assert activities == {"notify_email", "notify_webhooks"}  # in-app: with the projection
 
 
 async def test_a_three_hour_wait_on_the_customer_moves_the_due_date_by_three_hours(desk):

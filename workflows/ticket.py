@@ -13,9 +13,9 @@ takes; nothing accepted is lost.
 The SLA clock (``desk.sla.tracker``) lives in the state and is fed every event. The loop
 sleeps on one durable timer, named in the UI, until the earliest of the next SLA warning or
 due instant and the auto-close instant; any change re-arms it. A warning or breach becomes
-an audit line, a projection write and an announcement on every channel (in-app, email,
-webhooks), each channel an activity of its own so a failing one never holds up the others
-or the ticket.
+an audit line and the in-app notifications, written by the projection in one transaction
+(the breach is never visible without its notices), plus one activity per remote channel
+(email, webhooks), so a failing one never holds up the other or the ticket.
 """
 
 from __future__ import annotations
@@ -77,10 +77,17 @@ AUTO_CLOSE_TIMER = "Auto-close resolved ticket"
 # in-app row must land (the database comes back); email and webhooks give up after an hour.
 IN_APP_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=0)
 REMOTE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
-NOTIFY_CHANNELS: tuple[tuple[str, RetryPolicy, timedelta | None], ...] = (
-    ("notify_in_app", IN_APP_RETRY, None),
+Channel = tuple[str, RetryPolicy, timedelta | None]
+REMOTE_CHANNELS: tuple[Channel, ...] = (
     ("notify_email", REMOTE_RETRY, timedelta(hours=1)),
     ("notify_webhooks", REMOTE_RETRY, timedelta(hours=1)),
+)
+# The in-app notifications are written with the projection (same transaction as the breach);
+# histories from before this patch scheduled an in-app activity too.
+IN_APP_WITH_PROJECTION = "in-app-notice-with-projection"
+NOTIFY_CHANNELS_BEFORE_PATCH: tuple[Channel, ...] = (
+    ("notify_in_app", IN_APP_RETRY, None),
+    *REMOTE_CHANNELS,
 )
 
 
@@ -103,8 +110,10 @@ class TicketWorkflow:
         self._filed_by_workflow = input.state.version == 0
         self._updates_this_run = 0
         self._index_search_attributes = input.index_search_attributes
-        # SLA announcements still being delivered (carried over on continue-as-new).
+        # SLA announcements still being delivered (carried over on continue-as-new), and
+        # those whose in-app notifications the next projection writes.
         self._notices: list[SlaNotice] = []
+        self._in_app: list[SlaNotice] = []
 
     # --- the main loop: project, fire timers, continue-as-new, complete -----------------
 
@@ -137,7 +146,7 @@ class TicketWorkflow:
             await self._wait_for_work_or_timer()
 
     def _needs_projection(self) -> bool:
-        return self._state.version > self._projected_version
+        return self._state.version > self._projected_version or bool(self._in_app)
 
     def _finished(self) -> bool:
         return self._state.status == TicketStatus.CLOSED
@@ -228,9 +237,14 @@ class TicketWorkflow:
 
     def _announce(self, notice: SlaNotice) -> None:
         self._notices.append(notice)
-        asyncio.create_task(self._deliver(notice))  # noqa: RUF006 - tracked in _notices
+        if workflow.patched(IN_APP_WITH_PROJECTION):
+            self._in_app.append(notice)  # written by the next projection, idempotently
+            channels = REMOTE_CHANNELS
+        else:
+            channels = NOTIFY_CHANNELS_BEFORE_PATCH
+        asyncio.create_task(self._deliver(notice, channels))  # noqa: RUF006 - in _notices
 
-    async def _deliver(self, notice: SlaNotice) -> None:
+    async def _deliver(self, notice: SlaNotice, channels: tuple[Channel, ...]) -> None:
         """Every channel at once; one failing (after its retries) never stops the others."""
         summary = f"{notice.kind} {notice.metric}"
         results = await asyncio.gather(
@@ -243,11 +257,11 @@ class TicketWorkflow:
                     retry_policy=retry,
                     summary=summary,
                 )
-                for name, retry, give_up_after in NOTIFY_CHANNELS
+                for name, retry, give_up_after in channels
             ),
             return_exceptions=True,
         )
-        for (name, _, _), result in zip(NOTIFY_CHANNELS, results, strict=True):
+        for (name, _, _), result in zip(channels, results, strict=True):
             if isinstance(result, ActivityError):
                 workflow.logger.warning("%s gave up on %s: %s", name, notice.dedupe_key, result)
             elif isinstance(result, BaseException):
@@ -262,9 +276,12 @@ class TicketWorkflow:
 
     async def _project(self) -> None:
         batch = ProjectionBatch(
-            state=replace(self._state), audit=self._audit, comments=self._comments
+            state=replace(self._state),
+            audit=self._audit,
+            comments=self._comments,
+            notices=self._in_app,
         )
-        self._audit, self._comments = [], []
+        self._audit, self._comments, self._in_app = [], [], []
         # A local activity: it runs in the worker that holds the workflow task, so a change
         # costs no activity dispatch through the server and no second workflow task
         # (bench/RESULTS.md: +50 % creates per second, -20 to -35 % latency). Its result

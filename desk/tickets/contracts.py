@@ -156,3 +156,5 @@ class ProjectionBatch:
     state: TicketState
     audit: list[AuditItem] = field(default_factory=list)
     comments: list[CommentItem] = field(default_factory=list)
+    # SLA warnings and breaches whose in-app notifications go in the same transaction.
+    notices: list[SlaNotice] = field(default_factory=list)

@@ -1,5 +1,7 @@
 """Record a TicketWorkflow history for the replay test:
-``python -m tests.histories.record`` (writes tests/histories/ticket_walkthrough.json).
+``python -m tests.histories.record`` (writes tests/histories/ticket_walkthrough.json), or
+``python -m tests.histories.record --breach NAME`` (a ticket whose SLA warns and breaches
+within seconds, then resolves: writes tests/histories/NAME.json).
 
 Runs the old system's walkthrough against a throwaway dev server and SQLite database. Record
 again only when a workflow change is meant to be incompatible (and version it instead, if
@@ -10,6 +12,7 @@ version 0): it must keep replaying while such tickets may be open.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import tempfile
 import uuid
@@ -24,6 +27,7 @@ from desk.db.engine import create_engine, create_sessionmaker
 from desk.db.migrate import upgrade_async
 from desk.enums import Role, TicketStatus
 from desk.settings import Settings
+from desk.sla.schemas import SlaTargets
 from desk.temporal import SEARCH_ATTRIBUTES
 from desk.tickets.contracts import (
     AcceptRequest,
@@ -39,7 +43,13 @@ from workflows.ticket import TicketWorkflow
 OUT = Path(__file__).parent / "ticket_walkthrough.json"
 
 
-async def record() -> None:
+# Seconds-long targets for the breach history: warning at 50 % (1.5 s), breach at 3 s.
+BREACH_TARGETS = SlaTargets.from_minutes(
+    None, first_response_minutes=60, resolution_minutes=0.05, warn_at_percent=50
+)
+
+
+async def record(breach: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/record.db"
         await upgrade_async(url)
@@ -68,39 +78,62 @@ async def record() -> None:
         try:
             async with build_worker(env.client, settings, sessionmaker):
                 handle = await start_ticket(env.client, "record", new_ticket_state(org, customer))
-                steps = [
-                    (TicketWorkflow.accept, AcceptRequest(actor(manager))),
-                    (TicketWorkflow.assign, AssignRequest(actor(manager), str(agent.id))),
-                    (
-                        TicketWorkflow.set_status,
-                        StatusRequest(actor(agent), TicketStatus.IN_PROGRESS),
-                    ),
-                    (
-                        TicketWorkflow.add_comment,
-                        CommentRequest(actor(agent), str(uuid.uuid4()), "Can you send a log?"),
-                    ),
-                    (
-                        TicketWorkflow.set_status,
-                        StatusRequest(actor(agent), TicketStatus.WAITING_CUSTOMER),
-                    ),
-                    (
-                        TicketWorkflow.add_comment,
-                        CommentRequest(actor(customer), str(uuid.uuid4()), "Here it is"),
-                    ),
-                    (TicketWorkflow.set_priority, PriorityRequest(actor(agent), "URGENT")),
-                    (TicketWorkflow.set_status, StatusRequest(actor(agent), TicketStatus.RESOLVED)),
-                    (TicketWorkflow.close, StatusRequest(actor(agent), TicketStatus.CLOSED)),
-                ]
+                if breach:
+                    steps = _breach_steps(manager, agent)
+                else:
+                    steps = _walkthrough_steps(customer, manager, agent)
                 for update, request in steps:
+                    if update is None:  # a pause: let the SLA timers fire and announce
+                        await asyncio.sleep(request)
+                        continue
                     await handle.execute_update(update, request)
                 await handle.result()
                 history = await handle.fetch_history()
-            OUT.write_text(history.to_json())
-            print(f"wrote {OUT} ({len(history.events)} events)")
+            out = OUT.with_name(f"{breach}.json") if breach else OUT
+            out.write_text(history.to_json())
+            print(f"wrote {out} ({len(history.events)} events)")
         finally:
             await env.shutdown()
             await engine.dispose()
 
 
+def _walkthrough_steps(customer: User, manager: User, agent: User) -> list:
+    return [
+        (TicketWorkflow.accept, AcceptRequest(actor(manager))),
+        (TicketWorkflow.assign, AssignRequest(actor(manager), str(agent.id))),
+        (
+            TicketWorkflow.set_status,
+            StatusRequest(actor(agent), TicketStatus.IN_PROGRESS),
+        ),
+        (
+            TicketWorkflow.add_comment,
+            CommentRequest(actor(agent), str(uuid.uuid4()), "Can you send a log?"),
+        ),
+        (
+            TicketWorkflow.set_status,
+            StatusRequest(actor(agent), TicketStatus.WAITING_CUSTOMER),
+        ),
+        (
+            TicketWorkflow.add_comment,
+            CommentRequest(actor(customer), str(uuid.uuid4()), "Here it is"),
+        ),
+        (TicketWorkflow.set_priority, PriorityRequest(actor(agent), "URGENT")),
+        (TicketWorkflow.set_status, StatusRequest(actor(agent), TicketStatus.RESOLVED)),
+        (TicketWorkflow.close, StatusRequest(actor(agent), TicketStatus.CLOSED)),
+    ]
+
+
+def _breach_steps(manager: User, agent: User) -> list:
+    return [
+        (TicketWorkflow.accept, AcceptRequest(actor(manager), sla_targets=BREACH_TARGETS)),
+        (TicketWorkflow.assign, AssignRequest(actor(manager), str(agent.id))),
+        (None, 6.0),
+        (TicketWorkflow.set_status, StatusRequest(actor(agent), TicketStatus.RESOLVED)),
+        (TicketWorkflow.close, StatusRequest(actor(agent), TicketStatus.CLOSED)),
+    ]
+
+
 if __name__ == "__main__":
-    asyncio.run(record())
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--breach", metavar="NAME", help="record the SLA breach history")
+    asyncio.run(record(parser.parse_args().breach))
