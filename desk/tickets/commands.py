@@ -55,6 +55,16 @@ def ticket_closed() -> Conflict:
     return Conflict("ticket is closed", code="ticket_closed", current_status="CLOSED", allowed=[])
 
 
+class WorkflowGone(Conflict):
+    """Temporal has no running workflow for the ticket: complete (closed) or gone from
+    retention, which the caller sees as a closed ticket; or never started."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "ticket is closed", code="ticket_closed", current_status="CLOSED", allowed=[]
+        )
+
+
 def workflow_summary(number: int, subject: str, priority: str) -> str:
     """What the Temporal UI shows for the ticket: ``#42 Login issue · HIGH``."""
     text = f"#{number} {subject} · {priority}"
@@ -91,8 +101,7 @@ def map_workflow_error(exc: BaseException) -> DeskError:
         )
     if isinstance(exc, RPCError):
         if exc.status == RPCStatusCode.NOT_FOUND:
-            # The run is complete (closed) or gone from retention.
-            return ticket_closed()
+            return WorkflowGone()
         log.warning("Temporal call failed: %s (%s)", exc.message, exc.status)
         return ServiceUnavailable("workflow engine unavailable", code="workflow_engine_unavailable")
     if isinstance(exc, OSError | RuntimeError):
@@ -170,5 +179,5 @@ class TicketCommands:
         handle = self._client.get_workflow_handle(ticket_workflow_id(ticket_id))
         try:
             return await self._bounded(handle.query(TicketWorkflow.sla_clock, now.isoformat()))
-        except Conflict:  # NOT_FOUND: no run to ask any more
+        except WorkflowGone:
             return None

@@ -22,7 +22,7 @@ from desk.auth.deps import CurrentUser, StaffUser, TriageUser
 from desk.auth.models import User
 from desk.db.types import utcnow
 from desk.enums import Priority, TicketStatus
-from desk.errors import Conflict, DeskError, Unprocessable
+from desk.errors import DeskError, Unprocessable
 from desk.http.deps import SessionMakerDep, SettingsDep, TemporalDep
 from desk.http.pagination import (
     DEFAULT_LIMIT,
@@ -34,7 +34,7 @@ from desk.http.pagination import (
 from desk.sla.service import sla_targets_for
 from desk.tickets import service
 from desk.tickets.access import get_visible_ticket_or_404
-from desk.tickets.commands import TicketCommands, ticket_closed
+from desk.tickets.commands import TicketCommands, WorkflowGone, ticket_closed
 from desk.tickets.contracts import (
     AcceptRequest,
     ActorRef,
@@ -116,7 +116,7 @@ async def _change_ticket(
             await prepare(session, ticket)
     try:
         view = await commands.update(ticket_id, update, request, update_id=update_id)
-    except Conflict:
+    except WorkflowGone:
         if ticket.version != 1:
             raise
         # Filed, but its workflow never started (the create's start failed and Temporal
