@@ -1,5 +1,6 @@
 """Prometheus metrics: the API's /metrics (HTTP by route template, tickets by status), the
-worker's endpoint (our counters and the Temporal SDK's), and the worker's drain on SIGTERM."""
+worker's endpoint (our counters and the Temporal SDK's), and the drain on SIGTERM of the
+worker (local and regular activities) and of the API (requests in flight)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -375,3 +377,67 @@ async def test_sigterm_lets_a_running_notification_finish_then_exits_0(
 
 async def _has_request(receiver) -> bool:
     return bool(receiver.requests)
+
+
+async def test_sigterm_lets_the_api_finish_a_request_in_flight_then_exits_0(
+    settings, dev_server, tmp_path, world, engine
+):
+    """``python -m api``: a create waiting on the database when SIGTERM arrives is still
+    answered (201), new connections are refused, and the process ends cleanly."""
+    org = await world.org()
+    customer = await world.user(org)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DESK_ENV": "test",
+        "DESK_JWT_SECRET": settings.jwt_secret.get_secret_value(),
+        "DESK_DATABASE_URL": settings.database_url,
+        "DESK_TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
+        "DESK_TEMPORAL_TASK_QUEUE": f"drain-{uuid.uuid4().hex[:8]}",
+        "DESK_API_PORT": str(port),
+        "DESK_UPLOAD_DIR": str(tmp_path / "uploads"),
+    }
+    log_file = (tmp_path / "api.log").open("wb")
+    process = subprocess.Popen(  # noqa: ASYNC220
+        [sys.executable, "-m", "api"], env=env, cwd=tmp_path, stdout=log_file, stderr=log_file
+    )
+    token = create_access_token(
+        settings, user_id=customer.id, organization_id=org.id, role=customer.role, now=utcnow()
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+
+            async def ready() -> bool:
+                if process.poll() is not None:
+                    raise AssertionError(f"api exited with {process.returncode}")
+                try:
+                    return (await http.get("/readyz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(ready, timeout=60)
+            async with hold_ticket_writes(engine):
+                create = asyncio.create_task(
+                    http.post("/api/v1/tickets", json={"subject": "In flight"}, headers=headers)
+                )
+                await asyncio.sleep(1.0)  # the request is waiting for the tickets table
+                assert not create.done()
+                process.send_signal(signal.SIGTERM)
+                await asyncio.sleep(0.5)
+                assert process.poll() is None  # draining
+                with pytest.raises(httpx.TransportError):  # no new connections meanwhile
+                    async with httpx.AsyncClient(base_url=base) as fresh:
+                        await fresh.get("/healthz")
+            response = await create
+        code = await asyncio.to_thread(process.wait, 60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log_file.close()
+
+    assert response.status_code == 201, response.text
+    # uvicorn re-raises the signal once drained, so its supervisor sees "stopped by SIGTERM".
+    assert code in (0, -signal.SIGTERM)
