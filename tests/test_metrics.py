@@ -183,10 +183,15 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-class WorkerProcess:
-    def __init__(self, process: subprocess.Popen[bytes], port: int, task_queue: str):
+class ServiceProcess:
+    """``python -m <module>`` running, and its HTTP health endpoint."""
+
+    def __init__(
+        self, process: subprocess.Popen[bytes], port: int, health_path: str, task_queue: str
+    ):
         self.process = process
         self.url = f"http://127.0.0.1:{port}"
+        self.health_path = health_path
         self.task_queue = task_queue
 
     async def get(self, path: str) -> httpx.Response:
@@ -195,34 +200,36 @@ class WorkerProcess:
 
     async def status(self) -> int | None:
         try:
-            return (await self.get("/healthz")).status_code
+            return (await self.get(self.health_path)).status_code
         except httpx.HTTPError:
             return None
 
 
 @asynccontextmanager
-async def worker_process(
-    settings: Settings, dev_server: WorkflowEnvironment, tmp_path: Path
-) -> AsyncIterator[WorkerProcess]:
-    """``python -m worker`` as production runs it, on a task queue of its own."""
-    port, task_queue = _free_port(), f"metrics-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DESK_DATABASE_URL": settings.database_url,
-        "DESK_TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
-        "DESK_TEMPORAL_TASK_QUEUE": task_queue,
-        "DESK_WORKER_METRICS_PORT": str(port),
-        "DESK_LOG_FORMAT": "json",
-    }
-    log_file = (tmp_path / "worker.log").open("wb")
-    # Popen returns at once; cwd is a fresh directory, so the worker reads no .env.
+async def service_process(
+    module: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    *,
+    port: int,
+    health_path: str = "/healthz",
+    task_queue: str = "",
+) -> AsyncIterator[ServiceProcess]:
+    """``python -m <module>`` as production runs it, once its health answers 200; killed on
+    the way out if still running."""
+    log_file = (tmp_path / f"{module}.log").open("wb")
+    # Popen returns at once; cwd is a fresh directory, so the process reads no .env.
     process = subprocess.Popen(  # noqa: ASYNC220
-        [sys.executable, "-m", "worker"], env=env, cwd=tmp_path, stdout=log_file, stderr=log_file
+        [sys.executable, "-m", module],
+        env={**os.environ, **env},
+        cwd=tmp_path,
+        stdout=log_file,
+        stderr=log_file,
     )
-    worker = WorkerProcess(process, port, task_queue)
+    service = ServiceProcess(process, port, health_path, task_queue)
     try:
-        await eventually(lambda: _up(worker), timeout=60)
-        yield worker
+        await eventually(lambda: _up(service), timeout=60)
+        yield service
     finally:
         if process.poll() is None:
             process.kill()
@@ -230,10 +237,27 @@ async def worker_process(
         log_file.close()
 
 
-async def _up(worker: WorkerProcess) -> bool:
-    if worker.process.poll() is not None:
-        raise AssertionError(f"worker exited with {worker.process.returncode}")
-    return await worker.status() == 200
+@asynccontextmanager
+async def worker_process(
+    settings: Settings, dev_server: WorkflowEnvironment, tmp_path: Path
+) -> AsyncIterator[ServiceProcess]:
+    """``python -m worker`` on a task queue of its own."""
+    port, task_queue = _free_port(), f"metrics-{uuid.uuid4().hex[:8]}"
+    env = {
+        "DESK_DATABASE_URL": settings.database_url,
+        "DESK_TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
+        "DESK_TEMPORAL_TASK_QUEUE": task_queue,
+        "DESK_WORKER_METRICS_PORT": str(port),
+        "DESK_LOG_FORMAT": "json",
+    }
+    async with service_process("worker", env, tmp_path, port=port, task_queue=task_queue) as w:
+        yield w
+
+
+async def _up(service: ServiceProcess) -> bool:
+    if service.process.poll() is not None:
+        raise AssertionError(f"{service.process.args} exited with {service.process.returncode}")
+    return await service.status() == 200
 
 
 async def test_the_worker_exposes_our_counters_and_the_sdk_metrics(settings, dev_server, tmp_path):
@@ -271,7 +295,7 @@ async def hold_ticket_writes(engine: AsyncEngine) -> AsyncIterator[None]:
             await connection.rollback()
 
 
-async def _local_activities_running(worker: WorkerProcess) -> float:
+async def _local_activities_running(worker: ServiceProcess) -> float:
     """Local activities running in the worker now, from the SDK's slot gauge on /metrics."""
     exposition = (await worker.get("/metrics")).text
     used = sample(
@@ -314,7 +338,7 @@ async def test_sigterm_lets_the_running_projection_finish_then_exits_0(
     assert ticket is not None and ticket.status == TicketStatus.NEW
 
 
-async def _status_is(worker: WorkerProcess, status: int) -> bool:
+async def _status_is(worker: ServiceProcess, status: int) -> bool:
     return await worker.status() == status
 
 
@@ -328,11 +352,8 @@ async def test_sigterm_lets_a_running_notification_finish_then_exits_0(
     from tests.test_webhooks import Receiver, _webhook
 
     receiver = Receiver(delay={"/slow": 3.0})
-    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
-    receiver.port = server.sockets[0].getsockname()[1]
     org = await world.org()
     state = new_ticket_state(org, await world.user(org))
-    webhook = await _webhook(world, org, receiver.url("/slow"))
     now = utcnow()
     notice = SlaNotice(
         ticket_id=state.ticket_id,
@@ -348,23 +369,23 @@ async def test_sigterm_lets_a_running_notification_finish_then_exits_0(
         target_seconds=60.0,
         dedupe_key=f"{state.ticket_id}:resolution:breach:0",
     )
-    try:
-        async with worker_process(settings, dev_server, tmp_path) as worker:
-            # A notice still to deliver, as continue-as-new carries one over.
-            await dev_server.client.start_workflow(
-                TicketWorkflow.run,
-                TicketInput(state=state, pending_notices=[notice]),
-                id=ticket_workflow_id(state.ticket_id),
-                task_queue=worker.task_queue,
-            )
-            await eventually(lambda: _has_request(receiver))  # the POST is in flight
-            worker.process.send_signal(signal.SIGTERM)
-            await eventually(lambda: _status_is(worker, 503))
-            assert worker.process.poll() is None  # still waiting for the answer
-            code = await asyncio.to_thread(worker.process.wait, 60)
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with (
+        receiver.serving(),
+        worker_process(settings, dev_server, tmp_path) as worker,
+    ):
+        webhook = await _webhook(world, org, receiver.url("/slow"))
+        # A notice still to deliver, as continue-as-new carries one over.
+        await dev_server.client.start_workflow(
+            TicketWorkflow.run,
+            TicketInput(state=state, pending_notices=[notice]),
+            id=ticket_workflow_id(state.ticket_id),
+            task_queue=worker.task_queue,
+        )
+        await eventually(lambda: _has_request(receiver))  # the POST is in flight
+        worker.process.send_signal(signal.SIGTERM)
+        await eventually(lambda: _status_is(worker, 503))
+        assert worker.process.poll() is None  # still waiting for the answer
+        code = await asyncio.to_thread(worker.process.wait, 60)
 
     assert code == 0
     assert receiver.paths() == ["/slow"]
@@ -388,7 +409,6 @@ async def test_sigterm_lets_the_api_finish_a_request_in_flight_then_exits_0(
     customer = await world.user(org)
     port = _free_port()
     env = {
-        **os.environ,
         "DESK_ENV": "test",
         "DESK_JWT_SECRET": settings.jwt_secret.get_secret_value(),
         "DESK_DATABASE_URL": settings.database_url,
@@ -397,46 +417,28 @@ async def test_sigterm_lets_the_api_finish_a_request_in_flight_then_exits_0(
         "DESK_API_PORT": str(port),
         "DESK_UPLOAD_DIR": str(tmp_path / "uploads"),
     }
-    log_file = (tmp_path / "api.log").open("wb")
-    process = subprocess.Popen(  # noqa: ASYNC220
-        [sys.executable, "-m", "api"], env=env, cwd=tmp_path, stdout=log_file, stderr=log_file
-    )
     token = create_access_token(
         settings, user_id=customer.id, organization_id=org.id, role=customer.role, now=utcnow()
     )
     headers = {"Authorization": f"Bearer {token}"}
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-
-            async def ready() -> bool:
-                if process.poll() is not None:
-                    raise AssertionError(f"api exited with {process.returncode}")
-                try:
-                    return (await http.get("/readyz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(ready, timeout=60)
-            async with hold_ticket_writes(engine):
-                create = asyncio.create_task(
-                    http.post("/api/v1/tickets", json={"subject": "In flight"}, headers=headers)
-                )
-                await asyncio.sleep(1.0)  # the request is waiting for the tickets table
-                assert not create.done()
-                process.send_signal(signal.SIGTERM)
-                await asyncio.sleep(0.5)
-                assert process.poll() is None  # draining
-                with pytest.raises(httpx.TransportError):  # no new connections meanwhile
-                    async with httpx.AsyncClient(base_url=base) as fresh:
-                        await fresh.get("/healthz")
-            response = await create
-        code = await asyncio.to_thread(process.wait, 60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log_file.close()
+    async with (
+        service_process("api", env, tmp_path, port=port, health_path="/readyz") as api,
+        httpx.AsyncClient(base_url=api.url, timeout=60) as http,
+    ):
+        async with hold_ticket_writes(engine):
+            create = asyncio.create_task(
+                http.post("/api/v1/tickets", json={"subject": "In flight"}, headers=headers)
+            )
+            await asyncio.sleep(1.0)  # the request is waiting for the tickets table
+            assert not create.done()
+            api.process.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.5)
+            assert api.process.poll() is None  # draining
+            with pytest.raises(httpx.TransportError):  # no new connections meanwhile
+                async with httpx.AsyncClient(base_url=api.url) as fresh:
+                    await fresh.get("/healthz")
+        response = await create
+        code = await asyncio.to_thread(api.process.wait, 60)
 
     assert response.status_code == 201, response.text
     # uvicorn re-raises the signal once drained, so its supervisor sees "stopped by SIGTERM".

@@ -52,13 +52,8 @@ async def smtp_server() -> AsyncIterator[SmtpServer]:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     target = Receiver()
-    server = await asyncio.start_server(target.handle, "127.0.0.1", 0)
-    target.port = server.sockets[0].getsockname()[1]
-    try:
+    async with target.serving():
         yield target
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import re
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -78,6 +79,19 @@ class Receiver:
     def paths(self) -> list[str]:
         return [r.path for r in self.requests]
 
+    @asynccontextmanager
+    async def serving(self) -> AsyncIterator[None]:
+        """Listen on a free port of 127.0.0.1 (``port``) until the block ends."""
+        server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        try:
+            yield
+        finally:
+            server.close()
+            for handler in list(self.handlers):  # e.g. one still "slow" after a client timeout
+                handler.cancel()
+            await server.wait_closed()
+
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         self.handlers.add(task)
@@ -113,15 +127,8 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     target = Receiver()
-    server = await asyncio.start_server(target.handle, "127.0.0.1", 0)
-    target.port = server.sockets[0].getsockname()[1]
-    try:
+    async with target.serving():
         yield target
-    finally:
-        server.close()
-        for handler in list(target.handlers):  # e.g. one still "slow" after a client timeout
-            handler.cancel()
-        await server.wait_closed()
 
 
 @pytest.fixture
