@@ -51,18 +51,18 @@ T = TypeVar("T")
 SUMMARY_MAX = 200
 
 
-def ticket_closed() -> Conflict:
-    return Conflict("ticket is closed", code="ticket_closed", current_status="CLOSED", allowed=[])
-
-
-class WorkflowGone(Conflict):
-    """Temporal has no running workflow for the ticket: complete (closed) or gone from
-    retention, which the caller sees as a closed ticket; or never started."""
+class TicketClosed(Conflict):
+    """The ticket is closed, so read-only (409 with its status and no allowed moves)."""
 
     def __init__(self) -> None:
         super().__init__(
             "ticket is closed", code="ticket_closed", current_status="CLOSED", allowed=[]
         )
+
+
+class WorkflowGone(TicketClosed):
+    """Temporal has no running workflow for the ticket: complete (closed) or gone from
+    retention, which the caller sees as a closed ticket; or never started."""
 
 
 def workflow_summary(number: int, subject: str, priority: str) -> str:
@@ -84,7 +84,7 @@ def map_workflow_error(exc: BaseException) -> DeskError:
                     allowed=list(details.get("allowed", [])),
                 )
             if cause.type == ERROR_TICKET_CLOSED:
-                return ticket_closed()
+                return TicketClosed()
             if cause.type == ERROR_FORBIDDEN:
                 return Forbidden(cause.message, code="transition_forbidden")
             return Unprocessable(cause.message, code="rejected")

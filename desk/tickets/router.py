@@ -34,7 +34,7 @@ from desk.http.pagination import (
 from desk.sla.service import sla_targets_for
 from desk.tickets import service
 from desk.tickets.access import get_visible_ticket_or_404
-from desk.tickets.commands import TicketCommands, WorkflowGone, ticket_closed
+from desk.tickets.commands import TicketClosed, TicketCommands, WorkflowGone
 from desk.tickets.contracts import (
     AcceptRequest,
     ActorRef,
@@ -111,7 +111,7 @@ async def _change_ticket(
     async with sessionmaker() as session:
         ticket = await get_visible_ticket_or_404(session, ticket_id, user)
         if ticket.status == TicketStatus.CLOSED:
-            raise ticket_closed()
+            raise TicketClosed()
         if prepare is not None:
             await prepare(session, ticket)
     try:

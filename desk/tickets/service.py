@@ -84,20 +84,19 @@ async def file_ticket(
     await check_service(session, org_id, service_id)
     sla_targets = await sla_targets_for(session, org_id, priority, service_id)
     number, close_days = await claim_ticket_number(session, org_id)
-    state = TicketState(
-        ticket_id=str(ticket_id),
-        organization_id=str(org_id),
+    filed = Ticket(
+        id=ticket_id,
+        organization_id=org_id,
         number=number,
         subject=subject,
         description=description,
         priority=priority,
-        status=TicketStatus.NEW,
-        requester_id=str(requester),
-        created_by_id=str(caller.id),
+        requester_id=requester,
+        created_by_id=caller.id,
         created_at=now,
-        service_id=str(service_id) if service_id else None,
-        auto_close_days=close_days,
+        service_id=service_id,
     )
+    state = _first_state(filed, close_days)
     audit = record_creation(state, sla_targets)
     if not await write_projection(session, ProjectionBatch(state=state, audit=audit)):
         await session.rollback()  # the other request won; its number stays the only one
@@ -121,7 +120,15 @@ async def _filed_before(session: AsyncSession, ticket: Ticket) -> Filing:
     org = await session.get(Organization, ticket.organization_id)
     assert org is not None  # the ticket's row references it
     targets = await sla_targets_for(session, org.id, ticket.priority, ticket.service_id)
-    state = TicketState(
+    state = _first_state(ticket, org.auto_close_days)
+    record_creation(state, targets)
+    return Filing(answer, state, targets, is_new=False)
+
+
+def _first_state(ticket: Ticket, auto_close_days: int) -> TicketState:
+    """The workflow state of ``ticket`` as filed (status NEW, version 0: before
+    :func:`record_creation`)."""
+    return TicketState(
         ticket_id=str(ticket.id),
         organization_id=str(ticket.organization_id),
         number=ticket.number,
@@ -133,20 +140,15 @@ async def _filed_before(session: AsyncSession, ticket: Ticket) -> Filing:
         created_by_id=str(ticket.created_by_id),
         created_at=ticket.created_at,
         service_id=str(ticket.service_id) if ticket.service_id else None,
-        auto_close_days=org.auto_close_days,
+        auto_close_days=auto_close_days,
     )
-    record_creation(state, targets)
-    return Filing(answer, state, targets, is_new=False)
 
 
 async def forget_unstarted_ticket(session: AsyncSession, ticket_id: uuid.UUID) -> None:
     """Remove a ticket whose workflow never started (Temporal refused the start), so no
-    ticket is listed that nothing would ever move. Only version 1 (unchanged) goes."""
-    removed = await session.execute(
-        delete(Ticket).where(Ticket.id == ticket_id, Ticket.version == 1)
-    )
-    if removed.rowcount:
-        await session.execute(delete(AuditLog).where(AuditLog.ticket_id == ticket_id))
+    ticket is listed that nothing would ever move. Only version 1 (unchanged) goes; its
+    audit line goes with it (ON DELETE CASCADE)."""
+    await session.execute(delete(Ticket).where(Ticket.id == ticket_id, Ticket.version == 1))
     await session.commit()
 
 
