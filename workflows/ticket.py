@@ -73,8 +73,9 @@ ERROR_MISSING_SLA_TARGETS = "MissingSlaTargets"
 
 AUTO_CLOSE_TIMER = "Auto-close resolved ticket"
 
-# Every channel of an SLA announcement is its own activity with its own patience: the
-# in-app row must land (the database comes back); email and webhooks give up after an hour.
+# Each remote channel of an SLA announcement is its own activity with its own patience:
+# email and webhooks give up after an hour. (The in-app rows must land: they go with the
+# projection, retried forever; IN_APP_RETRY served the activity of older histories.)
 IN_APP_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=0)
 REMOTE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 Channel = tuple[str, RetryPolicy, timedelta | None]
@@ -433,7 +434,8 @@ class TicketWorkflow:
 
     @workflow.update
     async def created(self) -> TicketView:
-        """Answers once the new ticket is in the database (used with update-with-start)."""
+        """Answers once the new ticket is in the database: how tickets were filed before the
+        API wrote the first row (update-with-start); kept for their histories."""
         await workflow.wait_condition(lambda: self._projected_version >= 1)
         return self._view()
 
