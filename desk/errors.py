@@ -64,6 +64,16 @@ class InvalidTransition(Conflict):
         super().__init__(detail, current_status=current_status, allowed=allowed)
 
 
+class TicketClosed(Conflict):
+    """The ticket is closed, so read-only: every change to it, its comments and its files
+    answers this same 409 (its status, and no allowed moves)."""
+
+    code = "ticket_closed"
+
+    def __init__(self) -> None:
+        super().__init__("ticket is closed", current_status="CLOSED", allowed=[])
+
+
 class Gone(DeskError):
     """The resource existed but is no longer available."""
 

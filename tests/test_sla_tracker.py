@@ -540,15 +540,17 @@ async def test_the_state_survives_temporal_json_round_trips():
     assert again == state
 
 
-def test_schema_annotations_are_real_types_so_the_workflow_sandbox_can_decode_them():
+def test_contract_annotations_are_real_types_so_the_workflow_sandbox_can_decode_them():
     # Inside the sandbox, get_type_hints cannot resolve string annotations of a module the
     # workflow did not import by name (NameError while decoding the workflow input).
     from dataclasses import fields, is_dataclass
 
-    from desk.sla import schemas
+    from desk.sla import contracts
 
     classes = [
-        c for c in vars(schemas).values() if is_dataclass(c) and c.__module__ == schemas.__name__
+        c
+        for c in vars(contracts).values()
+        if is_dataclass(c) and c.__module__ == contracts.__name__
     ]
     assert len(classes) == 8
     for cls in classes:

@@ -20,7 +20,7 @@ from desk.binaries import temporal_test_server
 from desk.enums import Priority, Role, TicketStatus
 from desk.notifications.models import Notification
 from desk.sla.clock import add_business_seconds
-from desk.sla.schemas import CalendarSpec, SlaTargets
+from desk.sla.contracts import CalendarSpec, SlaTargets
 from desk.tickets.contracts import (
     AcceptRequest,
     AssignRequest,

@@ -10,7 +10,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from desk.auth.models import Organization, User
 from desk.enums import Priority, TicketStatus
-from desk.sla.schemas import SlaTargets
+from desk.sla.contracts import SlaTargets
 from desk.temporal import ticket_workflow_id
 from desk.tickets.contracts import ActorRef, TicketInput, TicketState
 from desk.tickets.creation import record_creation

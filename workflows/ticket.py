@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from desk.enums import Priority, Role, TicketStatus
     from desk.notifications.contracts import SlaNotice
     from desk.sla import tracker
-    from desk.sla.schemas import ClockReport, EventKind, SlaEvent, SlaTargets
+    from desk.sla.contracts import ClockReport, EventKind, SlaEvent, SlaTargets
     from desk.temporal import ticket_index
     from desk.tickets import lifecycle
     from desk.tickets.contracts import (

@@ -10,7 +10,7 @@ from desk.auth.deps import AdminUser
 from desk.enums import Priority
 from desk.http.deps import SessionDep
 from desk.sla import service
-from desk.sla.api_schemas import (
+from desk.sla.schemas import (
     CalendarCreate,
     CalendarOut,
     CalendarUpdate,

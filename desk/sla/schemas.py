@@ -1,247 +1,191 @@
-"""Plain data of the SLA engine: targets, per-ticket clock state, events and live reports.
+"""Request and response bodies of the SLA admin API (pydantic only: no SQLAlchemy here).
 
-Dataclasses of primitives and aware datetimes only, so they travel unchanged through
-Temporal's default JSON data converter (workflow state, queries, continue-as-new). No
-pydantic, no SQLAlchemy; the behaviour lives in :mod:`desk.sla.tracker`.
-
-No ``from __future__ import annotations`` here, on purpose: Temporal's converter resolves
-field types with ``typing.get_type_hints``, and inside the workflow sandbox string annotations
-can only be resolved if this module was imported there by name. Real annotations always work.
+Calendars are validated by the SLA clock's own parsers (desk.sla.clock), so whatever the API
+accepts, the workflow's clock can compute with.
 """
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from enum import StrEnum
-from typing import Any, Self
+from __future__ import annotations
 
-from desk.sla.clock import BusinessCalendar, cached_calendar
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, ClassVar
 
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
-class Metric(StrEnum):
-    ACCEPT = "accept"
-    FIRST_RESPONSE = "first_response"
-    RESOLUTION = "resolution"
+from desk.enums import Priority
+from desk.sla.clock import WEEKDAYS, format_time_of_day, load_zone, parse_weekly_hours
 
-    @property
-    def label(self) -> str:
-        """Human wording, as in timer names (``SLA first response due``) and notifications."""
-        return {"accept": "acceptance", "first_response": "first response"}.get(
-            self.value, self.value
-        )
+MAX_INTERVALS_PER_DAY = 12
+MAX_HOLIDAYS = 2000
+# A year of wall-clock minutes: generous for any target, and far below a 32-bit column.
+MAX_TARGET_MINUTES = 366 * 24 * 60
 
-
-class EventKind(StrEnum):
-    WARNING = "warning"
-    BREACH = "breach"
-
-
-class MetricState(StrEnum):
-    """What one metric's clock is doing (reported per metric by the live clock)."""
-
-    UNTRACKED = "untracked"  # the policy sets no target for it (acceptance only)
-    NOT_STARTED = "not_started"
-    RUNNING = "running"
-    PAUSED = "paused"  # ticket WAITING_CUSTOMER
-    STOPPED = "stopped"  # ticket RESOLVED or CLOSED before the metric was met
-    MET = "met"
-    BREACHED = "breached"  # permanent, whatever happens next
+WeeklyHours = dict[str, list[list[str]]]
 
 
-class SlaStatus(StrEnum):
-    """The ticket-level summary exposed as ``sla_state``."""
-
-    NOT_STARTED = "not_started"
-    RUNNING = "running"
-    PAUSED = "paused"
-    STOPPED = "stopped"
-    BREACHED = "breached"
+def validate_timezone(name: str) -> str:
+    """The IANA zone's canonical key; ValueError (InvalidCalendar) if unknown."""
+    return load_zone(name).key
 
 
-@dataclass(frozen=True)
-class CalendarSpec:
-    """A business calendar as stored (see :meth:`BusinessCalendar.from_spec`)."""
+def validate_weekly_hours(value: Any) -> WeeklyHours:
+    """Weekly opening hours as the SLA clock reads them, normalized (days Monday first,
+    intervals sorted); ValueError (InvalidCalendar) if invalid.
 
-    timezone: str
-    weekly_hours: dict[str, list[list[str]]]
-    holidays: list[str] = field(default_factory=list)
-
-    def to_calendar(self) -> BusinessCalendar:
-        """The clock calendar (validated, memoized); raises ``InvalidCalendar``."""
-        return cached_calendar(self.timezone, self.weekly_hours, self.holidays)
-
-
-@dataclass(frozen=True)
-class SlaTargets:
-    """What the ticket's matching policy demands. ``calendar=None`` means 24x7."""
-
-    policy_id: str | None
-    first_response_seconds: float
-    resolution_seconds: float
-    accept_seconds: float | None = None
-    warn_at_percent: int = 80
-    calendar: CalendarSpec | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("first_response_seconds", "resolution_seconds", "accept_seconds"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ValueError(f"{name} must be positive, got {value}")
-        if not 1 <= self.warn_at_percent <= 100:
-            raise ValueError(f"warn_at_percent must be 1..100, got {self.warn_at_percent}")
-        if self.calendar is not None:
-            self.calendar.to_calendar()  # refuse a broken calendar here, not in a timer
-
-    @classmethod
-    def from_minutes(
-        cls,
-        policy_id: str | None,
-        *,
-        first_response_minutes: float,
-        resolution_minutes: float,
-        accept_minutes: float | None = None,
-        warn_at_percent: int = 80,
-        calendar: CalendarSpec | None = None,
-    ) -> Self:
-        """Targets from a policy row (policies state minutes)."""
-        return cls(
-            policy_id=policy_id,
-            first_response_seconds=first_response_minutes * 60,
-            resolution_seconds=resolution_minutes * 60,
-            accept_seconds=None if accept_minutes is None else accept_minutes * 60,
-            warn_at_percent=warn_at_percent,
-            calendar=calendar,
-        )
-
-    @classmethod
-    def from_policy_snapshot(cls, snapshot: Mapping[str, Any]) -> Self:
-        """Targets from ``desk.sla.service.policy_snapshot``'s plain JSON shape (extra keys
-        such as names and ids are ignored; ``calendar: None`` means 24x7)."""
-        calendar = snapshot.get("calendar")
-        return cls.from_minutes(
-            snapshot.get("policy_id"),
-            first_response_minutes=snapshot["first_response_minutes"],
-            resolution_minutes=snapshot["resolution_minutes"],
-            accept_minutes=snapshot.get("accept_minutes"),
-            warn_at_percent=snapshot.get("warn_at_percent", 80),
-            calendar=None
-            if calendar is None
-            else CalendarSpec(
-                timezone=calendar["timezone"],
-                weekly_hours=calendar["weekly_hours"],
-                holidays=list(calendar.get("holidays", [])),
-            ),
-        )
-
-    def business_calendar(self) -> BusinessCalendar | None:
-        return None if self.calendar is None else self.calendar.to_calendar()
-
-    def target_for(self, metric: Metric) -> float | None:
-        return {
-            Metric.ACCEPT: self.accept_seconds,
-            Metric.FIRST_RESPONSE: self.first_response_seconds,
-            Metric.RESOLUTION: self.resolution_seconds,
-        }[metric]
-
-
-@dataclass
-class MetricClock:
-    """One metric's clock. Business seconds are banked in ``elapsed_seconds`` whenever the
-    clock stops; while it runs, the live elapsed time adds business time since
-    ``running_since``."""
-
-    target_seconds: float | None = None
-    started_at: datetime | None = None
-    elapsed_seconds: float = 0.0
-    running_since: datetime | None = None
-    due_at: datetime | None = None
-    warn_at: datetime | None = None
-    met_at: datetime | None = None
-    warned_at: datetime | None = None
-    breached_at: datetime | None = None
-    warning_cycle: int = 0  # bumped when a target change re-arms an already sent warning
-
-
-@dataclass
-class SlaState:
-    """A ticket's SLA clock (all instants UTC). Create empty, then ``tracker.on_created``."""
-
-    targets: SlaTargets | None = None
-    created_at: datetime | None = None
-    started_at: datetime | None = None  # = accepted_at (sla_started_at)
-    paused_at: datetime | None = None  # set while WAITING_CUSTOMER (sla_paused_at)
-    paused_seconds: float = 0.0  # wall-clock time of finished pauses (sla_paused_duration)
-    stopped_at: datetime | None = None  # set while RESOLVED
-    closed_at: datetime | None = None  # CLOSED: every clock stopped for good
-    accept: MetricClock = field(default_factory=MetricClock)
-    first_response: MetricClock = field(default_factory=MetricClock)
-    resolution: MetricClock = field(default_factory=MetricClock)
-
-    def clock(self, metric: Metric) -> MetricClock:
-        return getattr(self, metric.value)
-
-
-@dataclass(frozen=True)
-class SlaEvent:
-    """A warning or breach that just happened; the workflow notifies once per ``key``.
-
-    ``key`` (``"{metric}:{kind}:{cycle}"``) is unique per ticket: prefix it with the ticket
-    id for the notifications' idempotency constraint.
+    Shape: ``{"mon": [["09:00", "12:00"], ["13:00", "17:00"]], ...}``. A missing or empty day
+    is closed; intervals of a day may touch but not overlap; "24:00" may end a day; at least
+    one interval in the week (a calendar never open would never reach a deadline).
     """
-
-    metric: Metric
-    kind: EventKind
-    at: datetime  # the instant the threshold was crossed (= breached_at / warning instant)
-    due_at: datetime
-    target_seconds: float
-    cycle: int
-    key: str
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """The next instant the workflow must wake up for (then call ``tracker.fire_due``)."""
-
-    at: datetime
-    metric: Metric
-    kind: EventKind
-
-    @property
-    def timer_name(self) -> str:
-        """E.g. ``SLA resolution due``, ``SLA first response warning``."""
-        word = "due" if self.kind is EventKind.BREACH else "warning"
-        return f"SLA {self.metric.label} {word}"
+    if isinstance(value, dict):
+        for day, intervals in value.items():
+            if isinstance(intervals, list) and len(intervals) > MAX_INTERVALS_PER_DAY:
+                raise ValueError(f"{day}: at most {MAX_INTERVALS_PER_DAY} intervals a day")
+    days = parse_weekly_hours(value)
+    return {
+        day: [[format_time_of_day(start), format_time_of_day(end)] for start, end in intervals]
+        for day, intervals in zip(WEEKDAYS, days, strict=True)
+        if intervals
+    }
 
 
-@dataclass(frozen=True)
-class MetricReport:
-    """One metric of the live clock (``GET /tickets/{id}/sla``)."""
-
-    metric: Metric
-    state: MetricState
-    paused: bool
-    target_seconds: float | None
-    elapsed_seconds: float
-    remaining_seconds: float | None  # target - elapsed; negative once overdue
-    due_at: datetime | None
-    warn_at: datetime | None
-    met_at: datetime | None
-    breached_at: datetime | None
+def normalize_holidays(value: list[date]) -> list[date]:
+    """Holidays sorted, without repeats."""
+    return sorted(set(value))
 
 
-@dataclass(frozen=True)
-class ClockReport:
-    """The live SLA clock of a ticket at ``now``."""
+TimeZoneName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(validate_timezone),
+]
+WeeklyHoursField = Annotated[
+    dict[str, Any],
+    AfterValidator(validate_weekly_hours),
+    Field(
+        description='Opening hours per weekday (mon..sun), e.g. {"mon": [["09:00", "12:00"], '
+        '["13:00", "17:00"]]}; a missing day is closed; intervals must not overlap.',
+        examples=[{d: [["09:00", "12:00"], ["13:00", "17:00"]] for d in WEEKDAYS[:5]}],
+    ),
+]
+Holidays = Annotated[
+    list[date],
+    Field(max_length=MAX_HOLIDAYS, description="ISO dates on which the calendar is closed"),
+    AfterValidator(normalize_holidays),
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Minutes = Annotated[
+    float,
+    Field(gt=0, le=MAX_TARGET_MINUTES, description="minutes; fractions allowed (0.5 = 30 s)"),
+]
+WarnPercent = Annotated[int, Field(ge=1, le=99, description="warn at this % of a target")]
 
-    now: datetime
-    sla_state: SlaStatus
-    policy_id: str | None
-    started_at: datetime | None
-    paused_at: datetime | None
-    paused_seconds: float  # includes the pause in progress, up to now
-    accept: MetricReport
-    first_response: MetricReport
-    resolution: MetricReport
 
-    def metrics(self) -> list[MetricReport]:
-        return [self.accept, self.first_response, self.resolution]
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Patch(_Strict):
+    """A partial update: fields left out are unchanged; ``null`` only where a field is
+    nullable (listed in ``NULLABLE``)."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> _Patch:
+        for name in self.model_fields_set - self.NULLABLE:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+# --- Calendars ------------------------------------------------------------------------
+
+
+class CalendarCreate(_Strict):
+    name: Name
+    timezone: TimeZoneName = Field(description="IANA time zone, e.g. Europe/Berlin")
+    weekly_hours: WeeklyHoursField
+    holidays: Holidays = []
+
+
+class CalendarUpdate(_Patch):
+    name: Name | None = None
+    timezone: TimeZoneName | None = None
+    weekly_hours: WeeklyHoursField | None = None
+    holidays: Holidays | None = None
+
+
+class CalendarOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str
+    timezone: str
+    weekly_hours: WeeklyHours
+    holidays: list[date]
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- SLA policies ---------------------------------------------------------------------
+
+
+class SlaPolicyCreate(_Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    priority: Priority
+    service_id: uuid.UUID | None = Field(
+        None, description="a service of the organization; none: any service (fallback)"
+    )
+    accept_minutes: Minutes | None = Field(
+        None, description="how long a ticket may wait in NEW; none: not measured"
+    )
+    first_response_minutes: Minutes
+    resolution_minutes: Minutes
+    warn_at_percent: WarnPercent = 80
+    calendar_id: uuid.UUID | None = Field(
+        None, description="business calendar of the organization; none: 24x7"
+    )
+    is_active: bool = True
+
+
+class SlaPolicyUpdate(_Patch):
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"service_id", "accept_minutes", "calendar_id"})
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    priority: Priority | None = None
+    service_id: uuid.UUID | None = None
+    accept_minutes: Minutes | None = None
+    first_response_minutes: Minutes | None = None
+    resolution_minutes: Minutes | None = None
+    warn_at_percent: WarnPercent | None = None
+    calendar_id: uuid.UUID | None = None
+    is_active: bool | None = None
+
+
+class SlaPolicyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str
+    priority: Priority
+    service_id: uuid.UUID | None
+    accept_minutes: float | None
+    first_response_minutes: float
+    resolution_minutes: float
+    warn_at_percent: int
+    calendar_id: uuid.UUID | None
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime

@@ -16,15 +16,15 @@ from desk.auth.deps import get_scoped_or_404, scoped
 from desk.auth.models import Organization, User
 from desk.enums import Priority
 from desk.errors import Conflict, Unprocessable
-from desk.sla.api_schemas import (
+from desk.sla.contracts import SlaTargets
+from desk.sla.defaults import DEFAULT_TARGETS
+from desk.sla.models import BusinessCalendar, SlaPolicy
+from desk.sla.schemas import (
     CalendarCreate,
     CalendarUpdate,
     SlaPolicyCreate,
     SlaPolicyUpdate,
 )
-from desk.sla.defaults import DEFAULT_TARGETS
-from desk.sla.models import BusinessCalendar, SlaPolicy
-from desk.sla.schemas import SlaTargets
 
 # --- Calendars ------------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ from typing import Any
 
 from desk.enums import TicketStatus
 from desk.sla.clock import BusinessCalendar, add_business_time, business_time_between
-from desk.sla.schemas import (
+from desk.sla.contracts import (
     CalendarSpec,
     ClockReport,
     Deadline,

@@ -26,15 +26,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from desk.errors import (
-    Conflict,
     DeskError,
     Forbidden,
     InvalidTransition,
     ServiceUnavailable,
+    TicketClosed,
     Unprocessable,
 )
 from desk.settings import Settings
-from desk.sla.schemas import ClockReport, SlaTargets
+from desk.sla.contracts import ClockReport, SlaTargets
 from desk.temporal import ticket_index, ticket_workflow_id
 from desk.tickets.contracts import TicketInput, TicketState, TicketView
 from workflows.ticket import (
@@ -49,15 +49,6 @@ log = logging.getLogger("desk.tickets")
 T = TypeVar("T")
 
 SUMMARY_MAX = 200
-
-
-class TicketClosed(Conflict):
-    """The ticket is closed, so read-only (409 with its status and no allowed moves)."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "ticket is closed", code="ticket_closed", current_status="CLOSED", allowed=[]
-        )
 
 
 class WorkflowGone(TicketClosed):

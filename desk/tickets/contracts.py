@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from desk.notifications.contracts import SlaNotice
-from desk.sla.schemas import SlaState, SlaTargets
+from desk.sla.contracts import SlaState, SlaTargets
 
 
 @dataclass

@@ -5,7 +5,7 @@ started before the API wrote the first row (their histories replay the same way)
 from __future__ import annotations
 
 from desk.sla import tracker
-from desk.sla.schemas import SlaTargets
+from desk.sla.contracts import SlaTargets
 from desk.tickets.contracts import AuditItem, TicketState
 
 

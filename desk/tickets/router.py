@@ -22,7 +22,7 @@ from desk.auth.deps import CurrentUser, StaffUser, TriageUser
 from desk.auth.models import User
 from desk.db.types import utcnow
 from desk.enums import Priority, TicketStatus
-from desk.errors import DeskError, Unprocessable
+from desk.errors import DeskError, TicketClosed, Unprocessable
 from desk.http.deps import SessionMakerDep, SettingsDep, TemporalDep
 from desk.http.pagination import (
     DEFAULT_LIMIT,
@@ -34,7 +34,7 @@ from desk.http.pagination import (
 from desk.sla.service import sla_targets_for
 from desk.tickets import service
 from desk.tickets.access import get_visible_ticket_or_404
-from desk.tickets.commands import TicketClosed, TicketCommands, WorkflowGone
+from desk.tickets.commands import TicketCommands, WorkflowGone
 from desk.tickets.contracts import (
     AcceptRequest,
     ActorRef,

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from desk.enums import Priority, TicketStatus
-from desk.sla.schemas import MetricState, SlaStatus
+from desk.sla.contracts import MetricState, SlaStatus
 from desk.sla.tracker import sla_status
 from desk.validation import Text
 

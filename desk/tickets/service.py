@@ -14,7 +14,7 @@ from desk.auth.models import Organization, User
 from desk.enums import STAFF_ROLES, Priority, Role, TicketStatus
 from desk.errors import Forbidden, NotFound, Unprocessable
 from desk.http.pagination import decode_position, encode_position
-from desk.sla.schemas import MetricState, SlaTargets
+from desk.sla.contracts import MetricState, SlaTargets
 from desk.sla.service import sla_targets_for
 from desk.tickets.access import is_staff
 from desk.tickets.contracts import ProjectionBatch, TicketState

@@ -27,7 +27,7 @@ from desk.db.engine import create_engine, create_sessionmaker
 from desk.db.migrate import upgrade_async
 from desk.enums import Role, TicketStatus
 from desk.settings import Settings
-from desk.sla.schemas import SlaTargets
+from desk.sla.contracts import SlaTargets
 from desk.temporal import SEARCH_ATTRIBUTES
 from desk.tickets.contracts import (
     AcceptRequest,
