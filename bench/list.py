@@ -1,6 +1,6 @@
 """``GET /api/v1/tickets`` p50/p99 with 100,000 tickets of one organization in PostgreSQL:
 the first page, the 50th page by cursor, a status filter and a customer's own list; beside
-them, in the same run, the same service call without HTTP (``service.list_tickets`` on a
+them, in the same run, the same service call without HTTP (``queries.list_tickets`` on a
 session) and the HTTP floor (``GET /healthz``). A read benchmark: the projection rows are
 bulk-loaded with COPY, no workflow runs.
 
@@ -26,7 +26,8 @@ from desk.auth.models import User
 from desk.auth.security import create_access_token
 from desk.db.types import utcnow
 from desk.enums import Priority, Role, TicketStatus
-from desk.tickets import service
+from desk.tickets import queries
+from desk.tickets.models import Ticket
 
 STATUS_MIX = [  # an organization a few years in: mostly closed
     (TicketStatus.CLOSED, 70),
@@ -125,13 +126,13 @@ async def measure(count: int, requests: int) -> None:
                 assert stack.sessionmaker is not None
                 async with stack.sessionmaker() as session:
                     user = await session.get(User, manager_user.id)
-                    await service.list_tickets(
-                        session, user, service.TicketFilters(), limit=PAGE, cursor=None
+                    await queries.list_tickets(
+                        session, user, queries.TicketFilters(), limit=PAGE, cursor=None
                     )
 
             cases = {
                 "HTTP floor (GET /healthz)": healthz,
-                "service.list_tickets, no HTTP (first page)": direct_first_page,
+                "queries.list_tickets, no HTTP (first page)": direct_first_page,
                 "first page (manager, all 100k)": get(f"/api/v1/tickets?limit={PAGE}", manager),
                 "50th page by cursor": get(page_50, manager),
                 "first page, status=NEW": get(f"/api/v1/tickets?limit={PAGE}&status=NEW", manager),
@@ -201,9 +202,9 @@ async def _plans(stack: Stack, tenant: Tenant) -> dict[str, str]:
     """The top plan node and the execution time of each list query, for the record."""
     assert stack.sessionmaker is not None
     filters = {
-        "first page": service.TicketFilters(),
-        "status=NEW": service.TicketFilters(status=TicketStatus.NEW),
-        "q=broken": service.TicketFilters(q="broken"),
+        "first page": queries.TicketFilters(),
+        "status=NEW": queries.TicketFilters(status=TicketStatus.NEW),
+        "q=broken": queries.TicketFilters(q="broken"),
     }
     plans = {}
     async with stack.sessionmaker() as session:
@@ -211,10 +212,8 @@ async def _plans(stack: Stack, tenant: Tenant) -> dict[str, str]:
             await session.execute(select(User).where(User.id == tenant.users[Role.MANAGER].id))
         ).scalar_one()
         for name, chosen in filters.items():
-            query = service._apply_filters(service.visible_tickets(user), chosen)
-            query = query.order_by(
-                service.Ticket.created_at.desc(), service.Ticket.id.desc()
-            ).limit(PAGE + 1)
+            query = queries._apply_filters(queries.visible_tickets(user), chosen)
+            query = query.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(PAGE + 1)
             # With bound parameters, as the API runs it: a literal LIKE pattern gets a
             # different (and for q= much faster) plan than the API's.
             compiled = query.compile(dialect=session.get_bind().dialect)

@@ -20,9 +20,11 @@ from desk.http.middleware import install_request_context
 from desk.notifications.admin_router import router as webhooks_admin_router
 from desk.notifications.router import router as notifications_router
 from desk.settings import Settings, get_settings
-from desk.sla.router import router as sla_router
+from desk.sla.admin_router import router as sla_admin_router
 from desk.temporal import TemporalConnection
+from desk.tickets.gateway import TicketGateway
 from desk.tickets.router import router as tickets_router
+from desk.tickets.service import TicketService
 
 API_PREFIX = "/api/v1"
 
@@ -39,6 +41,9 @@ def create_app(
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.temporal = TemporalConnection(settings, temporal_client)
+        app.state.tickets = TicketService(
+            app.state.sessionmaker, TicketGateway(app.state.temporal, settings)
+        )
         try:
             yield
         finally:
@@ -58,8 +63,10 @@ def create_app(
         app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
         app.state.ticket_counts = metrics.TicketCounts()
     app.include_router(auth_router, prefix=f"{API_PREFIX}/auth", tags=["auth"])
+    # Admin routes live with their domain, all under /admin: the organization's users and
+    # services, its SLA policies and calendars, its webhooks.
     app.include_router(admin_router, prefix=f"{API_PREFIX}/admin", tags=["admin"])
-    app.include_router(sla_router, prefix=f"{API_PREFIX}/admin", tags=["sla"])
+    app.include_router(sla_admin_router, prefix=f"{API_PREFIX}/admin", tags=["sla"])
     app.include_router(webhooks_admin_router, prefix=f"{API_PREFIX}/admin", tags=["webhooks"])
     app.include_router(tickets_router, prefix=API_PREFIX, tags=["tickets"])
     app.include_router(attachments_router, prefix=f"{API_PREFIX}/attachments", tags=["attachments"])

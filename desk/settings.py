@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(9464, ge=0, le=65535)  # 0: no worker metrics endpoint
     # Run workflow code in the SDK's sandbox (determinism guards, a module instance per
-    # workflow run). Off saves the worker about a third of its CPU (bench/RESULTS.md).
+    # workflow run). Off trades those guards for the worker CPU the sandbox costs.
     workflow_sandbox: bool = True
 
     @model_validator(mode="after")

@@ -1,4 +1,5 @@
-"""Temporal plumbing shared by the API, the worker, the CLI and the tests.
+"""Temporal client plumbing shared by the API, the worker, the CLI and the tests: the
+connection, and registering the ticket search attributes on a namespace.
 
 The client is connected lazily and reconnected on demand, so the API starts (and answers
 503 on ticket routes) while Temporal is down, instead of refusing to boot.
@@ -8,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from typing import TYPE_CHECKING, Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -21,47 +20,9 @@ from temporalio.common import SearchAttributeKey
 
 from desk.errors import ServiceUnavailable
 from desk.settings import Settings
-from desk.sla import tracker
-
-if TYPE_CHECKING:
-    from desk.tickets.contracts import TicketState
+from desk.tickets.search_index import SEARCH_ATTRIBUTES
 
 log = logging.getLogger("desk.temporal")
-
-# The custom search attributes every ticket workflow upserts (see DESIGN.md, Operations).
-TICKET_STATUS = SearchAttributeKey.for_keyword("TicketStatus")
-TICKET_PRIORITY = SearchAttributeKey.for_keyword("TicketPriority")
-ORGANIZATION_ID = SearchAttributeKey.for_keyword("OrganizationId")
-ASSIGNEE_ID = SearchAttributeKey.for_keyword("AssigneeId")
-SLA_BREACHED = SearchAttributeKey.for_bool("SlaBreached")
-SLA_DUE_AT = SearchAttributeKey.for_datetime("SlaDueAt")
-# When the ticket entered its current status: "waiting on the customer for more than a day".
-STATUS_CHANGED_AT = SearchAttributeKey.for_datetime("StatusChangedAt")
-
-SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
-    TICKET_STATUS,
-    TICKET_PRIORITY,
-    ORGANIZATION_ID,
-    ASSIGNEE_ID,
-    SLA_BREACHED,
-    SLA_DUE_AT,
-    STATUS_CHANGED_AT,
-)
-
-
-def ticket_index(state: TicketState) -> list[tuple[SearchAttributeKey, Any]]:
-    """Each search attribute's value for a ticket (None: unset); the API starts a workflow
-    with these, the workflow upserts them on every change."""
-    return [
-        (TICKET_STATUS, state.status),
-        (TICKET_PRIORITY, state.priority),
-        (ORGANIZATION_ID, state.organization_id),
-        (ASSIGNEE_ID, state.assigned_to),
-        (SLA_BREACHED, any(state.sla.clock(m).breached_at for m in tracker.METRICS)),
-        (SLA_DUE_AT, state.sla.resolution.due_at),
-        (STATUS_CHANGED_AT, state.status_changed_at),
-    ]
-
 
 _INDEXED_TYPES = {
     "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -112,10 +73,6 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
         )
         log.info("created search attributes %s in namespace %s", missing, namespace)
     return missing
-
-
-def ticket_workflow_id(ticket_id: uuid.UUID | str) -> str:
-    return f"ticket-{ticket_id}"
 
 
 async def connect(settings: Settings) -> Client:

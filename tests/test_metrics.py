@@ -20,18 +20,19 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import WorkflowUpdateStage
 from temporalio.testing import WorkflowEnvironment
 
 from desk import metrics
 from desk.app import create_app
 from desk.auth.security import create_access_token
 from desk.db.types import utcnow
-from desk.enums import TicketStatus
+from desk.enums import Role, TicketStatus
 from desk.settings import Settings
-from desk.temporal import ticket_workflow_id
-from desk.tickets.contracts import TicketInput
+from desk.tickets.contracts import AcceptRequest, TicketInput
 from desk.tickets.models import Ticket
-from tests.workflow_support import eventually, new_ticket_state
+from desk.tickets.search_index import ticket_workflow_id
+from tests.workflow_support import actor, eventually, new_ticket_state, start_ticket
 from workflows.ticket import TicketWorkflow
 
 
@@ -312,16 +313,16 @@ async def test_sigterm_lets_the_running_projection_finish_then_exits_0(
 ):
     # The projection write is a local activity: it runs inside the worker's workflow task.
     org = await world.org()
-    requester = await world.user(org)
+    requester, manager = await world.user(org), await world.user(org, Role.MANAGER)
     state = new_ticket_state(org, requester)
 
     async with worker_process(settings, dev_server, tmp_path) as worker:
+        handle = await start_ticket(dev_server.client, worker.task_queue, state)
         async with hold_ticket_writes(engine):
-            await dev_server.client.start_workflow(
-                TicketWorkflow.run,
-                TicketInput(state=state),
-                id=ticket_workflow_id(state.ticket_id),
-                task_queue=worker.task_queue,
+            await handle.start_update(
+                TicketWorkflow.accept,
+                AcceptRequest(actor(manager)),
+                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
             )
             # The write has started and waits on the lock.
             await eventually(lambda: _local_activities_running(worker))
@@ -335,7 +336,7 @@ async def test_sigterm_lets_the_running_projection_finish_then_exits_0(
     assert code == 0
     async with sessionmaker() as session:
         ticket = await session.get(Ticket, uuid.UUID(state.ticket_id))
-    assert ticket is not None and ticket.status == TicketStatus.NEW
+    assert ticket is not None and ticket.status == TicketStatus.ACCEPTED
 
 
 async def _status_is(worker: ServiceProcess, status: int) -> bool:

@@ -14,13 +14,12 @@ from temporalio.service import RPCError
 from temporalio.worker import UnsandboxedWorkflowRunner
 
 from desk.app import create_app
-from desk.db.types import utcnow
 from desk.enums import Priority, TicketStatus
-from desk.temporal import ticket_workflow_id
-from desk.tickets import service
 from desk.tickets.contracts import ProjectionBatch
 from desk.tickets.models import AuditLog, Ticket
 from desk.tickets.projection import write_projection
+from desk.tickets.search_index import ticket_workflow_id
+from desk.tickets.service import TicketDraft, idempotent_ticket_id, write_filed_ticket
 from tests.test_tickets_api import TICKETS, Tenant, make_tenant
 
 
@@ -68,16 +67,12 @@ async def rows_with_subject(sessionmaker, subject: str) -> tuple[int, int]:
 async def file_without_workflow(sessionmaker, who, ticket_id: uuid.UUID, subject: str):
     """What a create leaves behind when it dies between writing the row and the start."""
     async with sessionmaker() as session:
-        return await service.file_ticket(
+        return await write_filed_ticket(
             session,
             who.user,
             ticket_id,
-            subject=subject,
-            description="",
-            priority=Priority.HIGH,
-            service_id=None,
-            requester_id=None,
-            now=utcnow(),
+            TicketDraft(subject=subject, priority=Priority.HIGH),
+            may_exist=True,
         )
 
 
@@ -112,7 +107,7 @@ async def test_created_ticket_is_listed_and_its_workflow_runs(api, sessionmaker,
 async def test_a_retried_create_starts_the_workflow_a_lost_start_left_out(
     api, sessionmaker, dev_server, acme
 ):
-    ticket_id = service.idempotent_ticket_id(acme.org.id, acme.customer.user.id, "lost-start")
+    ticket_id = idempotent_ticket_id(acme.org.id, acme.customer.user.id, "lost-start")
     subject = f"Lost start {uuid.uuid4().hex[:8]}"
     filed = await file_without_workflow(sessionmaker, acme.customer, ticket_id, subject)
     assert filed.is_new and not await has_workflow(dev_server, str(ticket_id))

@@ -29,8 +29,8 @@ from desk.auth.security import create_access_token, hash_password
 from desk.db.types import utcnow
 from desk.enums import Role, TicketStatus
 from desk.settings import Settings
-from desk.temporal import ticket_workflow_id
 from desk.tickets.schemas import CloseBody, StatusBody, TicketCreate
+from desk.tickets.search_index import ticket_workflow_id
 from tests.conftest import PASSWORD, World
 
 S = TicketStatus

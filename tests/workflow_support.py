@@ -11,9 +11,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from desk.auth.models import Organization, User
 from desk.enums import Priority, TicketStatus
 from desk.sla.contracts import SlaTargets
-from desk.temporal import ticket_workflow_id
 from desk.tickets.contracts import ActorRef, TicketInput, TicketState
 from desk.tickets.creation import record_creation
+from desk.tickets.search_index import ticket_workflow_id
 from workflows.ticket import TicketWorkflow
 
 # A HIGH-like policy, 24x7: first response in 1 h, resolution in 8 h.

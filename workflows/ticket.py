@@ -16,11 +16,19 @@ due instant and the auto-close instant; any change re-arms it. A warning or brea
 an audit line and the in-app notifications, written by the projection in one transaction
 (the breach is never visible without its notices), plus one activity per remote channel
 (email, webhooks), so a failing one never holds up the other or the ticket.
+
+The search attributes ops query in the Web UI (``desk.tickets.search_index``) follow the
+state: the loop upserts whichever changed, once per projected change.
+
+Replay guard: the histories under ``tests/histories`` must keep replaying. A change that
+would record different commands for them goes behind ``workflow.patched`` (README,
+"Changing the workflow").
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
@@ -35,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
     from desk.notifications.contracts import SlaNotice
     from desk.sla import tracker
     from desk.sla.contracts import ClockReport, EventKind, SlaEvent, SlaTargets
-    from desk.temporal import ticket_index
     from desk.tickets import lifecycle
     from desk.tickets.contracts import (
         AcceptRequest,
@@ -49,9 +56,8 @@ with workflow.unsafe.imports_passed_through():
         StatusRequest,
         TicketInput,
         TicketState,
-        TicketView,
     )
-    from desk.tickets.creation import record_creation
+    from desk.tickets.search_index import ticket_index
 
 # Continue-as-new well before Temporal's per-run cap of 2,000 updates.
 MAX_UPDATES_PER_RUN = 1_000
@@ -65,7 +71,7 @@ PROJECTION_RETRY = RetryPolicy(
     maximum_attempts=0,  # forever: an accepted change must reach the database
 )
 
-# ApplicationError types the API maps to HTTP statuses (desk.tickets.commands).
+# ApplicationError types the gateway maps to domain errors (desk.tickets.gateway).
 ERROR_INVALID_TRANSITION = "InvalidTransition"
 ERROR_FORBIDDEN = "Forbidden"
 ERROR_TICKET_CLOSED = "TicketClosed"
@@ -75,21 +81,10 @@ AUTO_CLOSE_TIMER = "Auto-close resolved ticket"
 
 # Each remote channel of an SLA announcement is its own activity with its own patience:
 # email and webhooks give up after an hour. (The in-app rows must land: they go with the
-# projection, retried forever; IN_APP_RETRY served the activity of older histories.)
-IN_APP_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=0)
+# projection, retried forever.)
 REMOTE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
-Channel = tuple[str, RetryPolicy, timedelta | None]
-REMOTE_CHANNELS: tuple[Channel, ...] = (
-    ("notify_email", REMOTE_RETRY, timedelta(hours=1)),
-    ("notify_webhooks", REMOTE_RETRY, timedelta(hours=1)),
-)
-# The in-app notifications are written with the projection (same transaction as the breach);
-# histories from before this patch scheduled an in-app activity too.
-IN_APP_WITH_PROJECTION = "in-app-notice-with-projection"
-NOTIFY_CHANNELS_BEFORE_PATCH: tuple[Channel, ...] = (
-    ("notify_in_app", IN_APP_RETRY, None),
-    *REMOTE_CHANNELS,
-)
+REMOTE_CHANNELS = ("notify_email", "notify_webhooks")
+REMOTE_GIVE_UP = timedelta(hours=1)
 
 
 def _actor(ref: ActorRef) -> lifecycle.Actor:
@@ -104,13 +99,13 @@ class TicketWorkflow:
         self._recent: deque[str] = deque(input.recent_update_ids, maxlen=RECENT_UPDATES_KEPT)
         self._audit: list[AuditItem] = []
         self._comments: list[CommentItem] = []
-        # The state the workflow starts with is already in the database: the API wrote the
-        # filed ticket (version 1), or the previous run wrote the carried state. Version 0:
-        # a ticket filed by update-with-start before that (its history replays as it ran).
-        self._projected_version = input.state.version
-        self._filed_by_workflow = input.state.version == 0
+        # The state the workflow starts with is already in the database (the API wrote the
+        # filed ticket, or the previous run wrote the carried state) and in the search
+        # attributes (the API started the workflow with them; continue-as-new keeps them).
+        self._projected = copy.deepcopy(input.state)
         self._updates_this_run = 0
         self._index_search_attributes = input.index_search_attributes
+        self._indexed = dict(ticket_index(input.state))
         # SLA announcements still being delivered (carried over on continue-as-new), and
         # those whose in-app notifications the next projection writes.
         self._notices: list[SlaNotice] = []
@@ -120,16 +115,11 @@ class TicketWorkflow:
 
     @workflow.run
     async def run(self, input: TicketInput) -> str:
-        if self._filed_by_workflow:
-            self._audit.extend(record_creation(self._state, input.sla_targets))
-            self._upsert_search_attributes()  # as those histories recorded it
         for notice in input.pending_notices:
-            self._announce(notice)
-        if self._filed_by_workflow or input.continued:
-            # A ticket filed by the API was started with its search attributes.
-            self._upsert_search_attributes()
+            self._deliver_remotely(notice)
         while True:
             if self._needs_projection():
+                self._upsert_search_attributes()
                 await self._project()
                 continue
             if self._finished() and workflow.all_handlers_finished() and not self._notices:
@@ -139,7 +129,6 @@ class TicketWorkflow:
                     TicketInput(
                         state=self._state,
                         recent_update_ids=list(self._recent),
-                        continued=True,
                         index_search_attributes=self._index_search_attributes,
                         pending_notices=list(self._notices),
                     )
@@ -147,7 +136,7 @@ class TicketWorkflow:
             await self._wait_for_work_or_timer()
 
     def _needs_projection(self) -> bool:
-        return self._state.version > self._projected_version or bool(self._in_app)
+        return self._state.version > self._projected.version or bool(self._in_app)
 
     def _finished(self) -> bool:
         return self._state.status == TicketStatus.CLOSED
@@ -234,19 +223,18 @@ class TicketWorkflow:
                     dedupe_key=f"{state.ticket_id}:{event.key}",
                 )
             )
-        self._upsert_search_attributes()
 
     def _announce(self, notice: SlaNotice) -> None:
-        self._notices.append(notice)
-        if workflow.patched(IN_APP_WITH_PROJECTION):
-            self._in_app.append(notice)  # written by the next projection, idempotently
-            channels = REMOTE_CHANNELS
-        else:
-            channels = NOTIFY_CHANNELS_BEFORE_PATCH
-        asyncio.create_task(self._deliver(notice, channels))  # noqa: RUF006 - in _notices
+        self._in_app.append(notice)  # written by the next projection, idempotently
+        self._deliver_remotely(notice)
 
-    async def _deliver(self, notice: SlaNotice, channels: tuple[Channel, ...]) -> None:
-        """Every channel at once; one failing (after its retries) never stops the others."""
+    def _deliver_remotely(self, notice: SlaNotice) -> None:
+        self._notices.append(notice)
+        asyncio.create_task(self._deliver(notice))  # noqa: RUF006 - tracked in _notices
+
+    async def _deliver(self, notice: SlaNotice) -> None:
+        """Every remote channel at once; one failing (after its retries) never stops the
+        others."""
         summary = f"{notice.kind} {notice.metric}"
         results = await asyncio.gather(
             *(
@@ -254,15 +242,15 @@ class TicketWorkflow:
                     name,
                     notice,
                     start_to_close_timeout=timedelta(seconds=60),
-                    schedule_to_close_timeout=give_up_after,
-                    retry_policy=retry,
+                    schedule_to_close_timeout=REMOTE_GIVE_UP,
+                    retry_policy=REMOTE_RETRY,
                     summary=summary,
                 )
-                for name, retry, give_up_after in channels
+                for name in REMOTE_CHANNELS
             ),
             return_exceptions=True,
         )
-        for (name, _, _), result in zip(channels, results, strict=True):
+        for name, result in zip(REMOTE_CHANNELS, results, strict=True):
             if isinstance(result, ActivityError):
                 workflow.logger.warning("%s gave up on %s: %s", name, notice.dedupe_key, result)
             elif isinstance(result, BaseException):
@@ -276,25 +264,23 @@ class TicketWorkflow:
         return tracker.clock_report(self._state.sla, datetime.fromisoformat(now))
 
     async def _project(self) -> None:
+        # A copy: it is what update answers show once written, whatever changes meanwhile.
+        snapshot = copy.deepcopy(self._state)
         batch = ProjectionBatch(
-            state=replace(self._state),
-            audit=self._audit,
-            comments=self._comments,
-            notices=self._in_app,
+            state=snapshot, audit=self._audit, comments=self._comments, notices=self._in_app
         )
         self._audit, self._comments, self._in_app = [], [], []
         # A local activity: it runs in the worker that holds the workflow task, so a change
-        # costs no activity dispatch through the server and no second workflow task
-        # (bench/RESULTS.md: +50 % creates per second, -20 to -35 % latency). Its result
-        # is still recorded in history; a worker lost mid-write hands it to the next one.
+        # costs no activity dispatch through the server and no second workflow task. Its
+        # result is still recorded in history; a worker lost mid-write hands it to the next.
         await workflow.execute_local_activity(
             "project_ticket",
             batch,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=PROJECTION_RETRY,
-            summary=f"Project v{batch.state.version}",
+            summary=f"Project v{snapshot.version}",
         )
-        self._projected_version = batch.state.version
+        self._projected = snapshot
 
     # --- state changes (synchronous: no await between decision and mutation) ------------
 
@@ -352,17 +338,22 @@ class TicketWorkflow:
             self._sla(tracker.on_accepted(state.sla, now, sla_targets))
         else:
             self._sla(tracker.on_status(state.sla, now, target))
-        self._upsert_search_attributes()
 
     def _upsert_search_attributes(self) -> None:
+        """Upsert the search attributes the state changed since the last upsert (the one
+        place they are written; called before each projection)."""
         if not self._index_search_attributes:
+            return
+        changed = [(k, v) for k, v in ticket_index(self._state) if self._indexed.get(k) != v]
+        if not changed:
             return
         workflow.upsert_search_attributes(
             [
                 key.value_set(value) if value is not None else key.value_unset()
-                for key, value in ticket_index(self._state)
+                for key, value in changed
             ]
         )
+        self._indexed.update(changed)
 
     # --- validation shared by validators and handlers -----------------------------------
 
@@ -402,7 +393,7 @@ class TicketWorkflow:
 
     async def _apply(
         self, decide: Callable[[], lifecycle.Decision], mutate: Callable[[], None]
-    ) -> TicketView:
+    ) -> TicketState:
         """Decide again (the state may have moved since validation), mutate, remember the
         update id, and answer once the projection shows the change."""
         info = workflow.current_update_info()
@@ -416,31 +407,14 @@ class TicketWorkflow:
             if update_id is not None:
                 self._recent.append(update_id)
         version = self._state.version
-        await workflow.wait_condition(lambda: self._projected_version >= version)
-        return self._view()
-
-    def _view(self, comment_id: str | None = None) -> TicketView:
-        return TicketView(
-            ticket_id=self._state.ticket_id,
-            status=self._state.status,
-            version=self._state.version,
-            comment_id=comment_id,
-            # Only a state the database holds (a later change may be waiting for its write);
-            # serialized as the update completes.
-            state=self._state if self._projected_version >= self._state.version else None,
-        )
+        await workflow.wait_condition(lambda: self._projected.version >= version)
+        # The ticket as the database holds it: this change, and any written with it.
+        return self._projected
 
     # --- updates ----------------------------------------------------------------------
 
     @workflow.update
-    async def created(self) -> TicketView:
-        """Answers once the new ticket is in the database: how tickets were filed before the
-        API wrote the first row (update-with-start); kept for their histories."""
-        await workflow.wait_condition(lambda: self._projected_version >= 1)
-        return self._view()
-
-    @workflow.update
-    async def accept(self, request: AcceptRequest) -> TicketView:
+    async def accept(self, request: AcceptRequest) -> TicketState:
         return await self._apply(
             lambda: self._decide_accept(request),
             lambda: self._set_status(
@@ -465,7 +439,7 @@ class TicketWorkflow:
         return decision
 
     @workflow.update
-    async def set_status(self, request: StatusRequest) -> TicketView:
+    async def set_status(self, request: StatusRequest) -> TicketState:
         return await self._apply(
             lambda: self._decide_status(request),
             lambda: self._set_status(
@@ -483,7 +457,7 @@ class TicketWorkflow:
         )
 
     @workflow.update
-    async def close(self, request: StatusRequest) -> TicketView:
+    async def close(self, request: StatusRequest) -> TicketState:
         """``set_status`` to CLOSED (reject, withdraw or close), whatever ``status`` says."""
         return await self.set_status(replace(request, status=TicketStatus.CLOSED))
 
@@ -492,14 +466,13 @@ class TicketWorkflow:
         self._validate_set_status(replace(request, status=TicketStatus.CLOSED))
 
     @workflow.update
-    async def assign(self, request: AssignRequest) -> TicketView:
+    async def assign(self, request: AssignRequest) -> TicketState:
         def mutate() -> None:
             previous = self._state.assigned_to
             self._state.assigned_to = request.assignee_id
             self._change(
                 "assigned", request.actor.id, from_value=previous, to_value=request.assignee_id
             )
-            self._upsert_search_attributes()
 
         return await self._apply(lambda: self._decide_assign(request), mutate)
 
@@ -511,7 +484,7 @@ class TicketWorkflow:
         return lifecycle.decide_assign(self._facts(), _actor(request.actor), request.assignee_id)
 
     @workflow.update
-    async def set_priority(self, request: PriorityRequest) -> TicketView:
+    async def set_priority(self, request: PriorityRequest) -> TicketState:
         def mutate() -> None:
             previous = self._state.priority
             self._state.priority = request.priority
@@ -524,7 +497,6 @@ class TicketWorkflow:
             if request.sla_targets is not None:
                 now = workflow.now()
                 self._sla(tracker.on_targets_changed(self._state.sla, now, request.sla_targets))
-            self._upsert_search_attributes()
 
         return await self._apply(lambda: self._decide_priority(request), mutate)
 
@@ -541,7 +513,7 @@ class TicketWorkflow:
         )
 
     @workflow.update
-    async def add_comment(self, request: CommentRequest) -> TicketView:
+    async def add_comment(self, request: CommentRequest) -> TicketState:
         """A comment and its effect on the ticket are one change, written in one
         transaction: a requester's public reply reopens or resumes the ticket."""
 
@@ -576,9 +548,7 @@ class TicketWorkflow:
                 # in the same projection transaction as the comment.
                 self._set_status(moves_to, actor_id=actor.id, action="customer_replied")
 
-        view = await self._apply(lambda: self._decide_comment(request), mutate)
-        view.comment_id = request.comment_id
-        return view
+        return await self._apply(lambda: self._decide_comment(request), mutate)
 
     @add_comment.validator
     def _validate_add_comment(self, request: CommentRequest) -> None:

@@ -63,8 +63,6 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
 
 
 AdminUser = Annotated[User, Depends(require_roles(Role.ADMIN))]
-TriageUser = Annotated[User, Depends(require_roles(Role.MANAGER, Role.ADMIN))]
-StaffUser = Annotated[User, Depends(require_roles(Role.AGENT, Role.MANAGER, Role.ADMIN))]
 
 
 def scoped(model: type[T], user: User) -> Select[tuple[T]]:

@@ -61,7 +61,7 @@ async def login(session: AsyncSession, settings: Settings, email: str, password:
     if user is not None and user.locked_until is not None and user.locked_until > now:
         raise _locked(user.locked_until, now)
 
-    # argon2 is ~50 ms of CPU: keep the event loop free while it runs.
+    # argon2 is slow by design: keep the event loop free while it runs.
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
     if user is None:
         raise invalid_credentials()

@@ -62,6 +62,7 @@ from desk.sla.contracts import (
 )
 
 __all__ = [
+    "BREACHED_COLUMNS",
     "CalendarSpec",
     "ClockReport",
     "Deadline",
@@ -75,8 +76,9 @@ __all__ = [
     "SlaStatus",
     "SlaTargets",
     "clock_report",
-    "elapsed_seconds",
     "fire_due",
+    "is_breached",
+    "metric_state",
     "next_deadline",
     "on_accepted",
     "on_closed",
@@ -91,6 +93,7 @@ __all__ = [
     "projection",
     "sla_state",
     "sla_status",
+    "stored_sla_status",
 ]
 
 METRICS = (Metric.ACCEPT, Metric.FIRST_RESPONSE, Metric.RESOLUTION)
@@ -274,15 +277,18 @@ def next_deadline(state: SlaState) -> Deadline | None:
     return next(iter(_pending(state)), None)
 
 
-def elapsed_seconds(state: SlaState, metric: Metric, now: datetime) -> float:
-    """Business seconds the metric has run so far (its banked time plus the running part)."""
-    return _seconds(_elapsed(state, state.clock(metric), _utc(now)))
+def is_breached(state: SlaState) -> bool:
+    """The one definition of a breached ticket: any of its metrics (acceptance included)
+    missed its target. Permanent. On the stored row it reads "any of
+    :data:`BREACHED_COLUMNS` is set"; the ``SlaBreached`` search attribute, ``sla_state``
+    and the ``breached`` list filter all follow it."""
+    return any(state.clock(m).breached_at is not None for m in METRICS)
 
 
 def sla_status(*, started: bool, paused: bool, stopped: bool, breached: bool) -> SlaStatus:
     """The ticket-level ``sla_state`` from four facts, so the API can compute it from the
     projection alone: ``started`` = sla_started_at set, ``paused`` = sla_paused_at set,
-    ``stopped`` = RESOLVED or CLOSED, ``breached`` = any ``*_breached_at`` set."""
+    ``stopped`` = RESOLVED or CLOSED, ``breached`` = any of :data:`BREACHED_COLUMNS` set."""
     if breached:
         return SlaStatus.BREACHED
     if not started:
@@ -294,14 +300,46 @@ def sla_status(*, started: bool, paused: bool, stopped: bool, breached: bool) ->
     return SlaStatus.RUNNING
 
 
+def stored_sla_status(row: Any) -> SlaStatus:
+    """:func:`sla_state` of a stored ticket (an object with the columns of
+    :func:`projection` and ``status``), so a read needs no workflow."""
+    return sla_status(
+        started=row.sla_started_at is not None,
+        paused=row.sla_paused_at is not None,
+        stopped=row.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED),
+        breached=any(getattr(row, column) is not None for column in BREACHED_COLUMNS),
+    )
+
+
 def sla_state(state: SlaState) -> SlaStatus:
     """The ticket-level summary: breached > not_started > stopped > paused > running."""
     return sla_status(
         started=state.started_at is not None,
         paused=state.paused_at is not None,
         stopped=state.stopped_at is not None or state.closed_at is not None,
-        breached=any(state.clock(m).breached_at is not None for m in METRICS),
+        breached=is_breached(state),
     )
+
+
+def metric_state(
+    *, started: bool, tracked: bool, met: bool, breached: bool, stopped: bool, paused: bool
+) -> MetricState:
+    """What one metric's clock is doing, from facts the stored row also knows (so a ticket
+    whose workflow is gone reports the same): ``tracked`` = the policy sets a target,
+    ``stopped`` = RESOLVED or CLOSED, ``paused`` = WAITING_CUSTOMER."""
+    if breached:
+        return MetricState.BREACHED
+    if started and not tracked:
+        return MetricState.UNTRACKED
+    if met:
+        return MetricState.MET
+    if not started:
+        return MetricState.NOT_STARTED
+    if stopped:
+        return MetricState.STOPPED
+    if paused:
+        return MetricState.PAUSED
+    return MetricState.RUNNING
 
 
 def clock_report(state: SlaState, now: datetime) -> ClockReport:
@@ -326,6 +364,10 @@ def clock_report(state: SlaState, now: datetime) -> ClockReport:
         first_response=reports[Metric.FIRST_RESPONSE],
         resolution=reports[Metric.RESOLUTION],
     )
+
+
+# The row columns of :func:`projection` that hold the breach instants, one per metric.
+BREACHED_COLUMNS = ("accept_breached_at", "first_response_breached_at", "sla_breached_at")
 
 
 def projection(state: SlaState) -> dict[str, Any]:
@@ -492,19 +534,14 @@ def _metric_report(state: SlaState, metric: Metric, now: datetime) -> MetricRepo
 
 
 def _metric_state(state: SlaState, clock: MetricClock) -> MetricState:
-    if clock.breached_at is not None:
-        return MetricState.BREACHED
-    if clock.target_seconds is None and clock.started_at is not None:
-        return MetricState.UNTRACKED
-    if clock.met_at is not None:
-        return MetricState.MET
-    if clock.started_at is None:
-        return MetricState.NOT_STARTED
-    if state.stopped_at is not None or state.closed_at is not None:
-        return MetricState.STOPPED
-    if state.paused_at is not None:
-        return MetricState.PAUSED
-    return MetricState.RUNNING
+    return metric_state(
+        started=clock.started_at is not None,
+        tracked=clock.target_seconds is not None,
+        met=clock.met_at is not None,
+        breached=clock.breached_at is not None,
+        stopped=state.stopped_at is not None or state.closed_at is not None,
+        paused=state.paused_at is not None,
+    )
 
 
 def _would_run_unpaused(state: SlaState, clock: MetricClock) -> bool:

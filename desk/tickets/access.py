@@ -1,5 +1,5 @@
-"""Who may see a ticket: the one rule every ticket-scoped route (tickets, comments,
-attachments, timeline) uses, so none of them can drift."""
+"""Who may see a ticket, for every ticket-scoped read (tickets, comments, attachments,
+timeline), so none of them can drift: the tenant first, then the lifecycle's rule."""
 
 from __future__ import annotations
 
@@ -7,28 +7,34 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from desk.auth.models import User
-from desk.enums import STAFF_ROLES
+from desk.auth.principal import Principal
+from desk.enums import Role
 from desk.errors import NotFound
+from desk.tickets import lifecycle
 from desk.tickets.models import Ticket
 
 
-def is_staff(user: User) -> bool:
-    return user.role in STAFF_ROLES
+def actor(who: Principal) -> lifecycle.Actor:
+    """The caller as the lifecycle rules see them."""
+    return lifecycle.Actor(id=str(who.id), role=Role(who.role))
 
 
-def can_view_ticket(user: User, ticket: Ticket) -> bool:
-    """Staff see their organization's tickets; a customer sees only those they requested."""
-    if ticket.organization_id != user.organization_id:
+def is_staff(who: Principal) -> bool:
+    return lifecycle.is_staff(actor(who))
+
+
+def can_view_ticket(who: Principal, ticket: Ticket) -> bool:
+    """Same organization, and the lifecycle lets them (staff: all; a customer: their own)."""
+    if ticket.organization_id != who.organization_id:
         return False
-    return is_staff(user) or ticket.requester_id == user.id
+    return lifecycle.may_view(actor(who), str(ticket.requester_id))
 
 
 async def get_visible_ticket_or_404(
-    session: AsyncSession, ticket_id: uuid.UUID, user: User
+    session: AsyncSession, ticket_id: uuid.UUID, who: Principal
 ) -> Ticket:
     """The ticket if the caller may see it; 404 otherwise (never 403: no existence leak)."""
     ticket = await session.get(Ticket, ticket_id)
-    if ticket is None or not can_view_ticket(user, ticket):
+    if ticket is None or not can_view_ticket(who, ticket):
         raise NotFound("ticket not found", code="ticket_not_found")
     return ticket

@@ -54,7 +54,6 @@ class TicketInput:
     # Ids of recently applied updates, so a request retried across continue-as-new is
     # answered without being applied twice (Temporal dedupes update ids only within a run).
     recent_update_ids: list[str] = field(default_factory=list)
-    continued: bool = False
     # The policy matched at creation (the acceptance metric runs from creation).
     sla_targets: SlaTargets | None = None
     # SLA announcements not yet delivered on every channel when the previous run ended.
@@ -107,19 +106,6 @@ class CommentRequest:
     comment_id: str
     content: str
     is_internal: bool = False
-
-
-@dataclass
-class TicketView:
-    """An update's answer: the ticket once its projection is written."""
-
-    ticket_id: str
-    status: str
-    version: int
-    comment_id: str | None = None
-    # The ticket as projected at ``version``, so the API answers without reading it back
-    # (None in answers recorded before it was sent).
-    state: TicketState | None = None
 
 
 # --- Projection ----------------------------------------------------------------------

@@ -1,5 +1,10 @@
-"""Who may move a ticket from which status to which: DESIGN.md's lifecycle table as plain
-functions. No I/O; the workflow's update validators and the API call the same functions.
+"""Who may do what to a ticket: DESIGN.md's lifecycle table and roles as plain functions.
+
+No I/O. The ticket workflow's update validators and handlers decide every change with the
+``decide_*`` functions (so a change is judged against the state it applies to); the
+application service (``desk.tickets.service``) asks the ``may_*`` and ``is_*`` questions
+before it reads or forwards anything (who may see a ticket, triage, act as staff, file for
+someone else). No other module decides who may do what.
 
 Every ``decide_*`` function returns a :class:`Decision`: ``OK`` (apply it), ``NOOP`` (already
 in effect: answer with the ticket, change nothing), ``INVALID`` (409: not a move from this
@@ -100,7 +105,19 @@ def allowed_targets(status: TicketStatus) -> tuple[TicketStatus, ...]:
 
 
 def is_triage(actor: Actor) -> bool:
+    """A MANAGER or ADMIN: accepts, rejects and assigns tickets, and sees the NEW inbox."""
     return actor.role in TRIAGE_ROLES
+
+
+def is_staff(actor: Actor) -> bool:
+    """An AGENT, MANAGER or ADMIN: sees every ticket of the organization, internal notes
+    included, and may file a ticket for a customer."""
+    return actor.role in STAFF_ROLES
+
+
+def may_view(actor: Actor, requester_id: str) -> bool:
+    """Within the organization: staff see every ticket, a customer those they requested."""
+    return is_staff(actor) or actor.id == requester_id
 
 
 def is_staff_of(actor: Actor, ticket: TicketFacts) -> bool:
@@ -149,10 +166,6 @@ def decide_accept(ticket: TicketFacts, actor: Actor) -> Decision:
     return decide_status(ticket, actor, S.ACCEPTED)
 
 
-def decide_close(ticket: TicketFacts, actor: Actor) -> Decision:
-    return decide_status(ticket, actor, S.CLOSED)
-
-
 def decide_assign(ticket: TicketFacts, actor: Actor, assignee_id: str | None) -> Decision:
     """Managers and admins (un)assign; the assignee's eligibility (an active staff member of
     the organization) is checked by the API, which can read the database."""
@@ -184,7 +197,7 @@ def decide_comment(ticket: TicketFacts, actor: Actor, *, is_internal: bool) -> D
     notes."""
     if closed := _closed(ticket):
         return closed
-    staff = actor.role in STAFF_ROLES
+    staff = is_staff(actor)
     if not staff and actor.id != ticket.requester_id:
         return Decision(Outcome.FORBIDDEN, "only the requester and staff may comment")
     if is_internal and not staff:
@@ -203,4 +216,4 @@ def comment_moves_to(ticket: TicketFacts, actor: Actor, *, is_internal: bool) ->
 def is_first_response(actor: Actor, *, is_internal: bool, accepted: bool) -> bool:
     """A public comment by staff after acceptance is the ticket's first response (the SLA
     metric), if none came before."""
-    return accepted and not is_internal and actor.role in STAFF_ROLES
+    return accepted and not is_internal and is_staff(actor)

@@ -51,8 +51,7 @@ def ticket_row(state: TicketState) -> dict[str, Any]:
 @functools.cache
 def _ticket_upsert(dialect: str, columns: frozenset[str]) -> Any:
     """``INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE version < excluded.version`` of
-    ``columns``, built once per dialect: building the ``excluded`` columns for every write
-    cost the worker about 6 % of its CPU (bench/RESULTS.md)."""
+    ``columns``, built once per dialect: it is on every write of the worker's hot path."""
     table = Ticket.__table__
     insert = insert_for_dialect(dialect, table)
     return insert.on_conflict_do_update(

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validat
 
 from desk.enums import Priority, TicketStatus
 from desk.sla.contracts import MetricState, SlaStatus
-from desk.sla.tracker import sla_status
+from desk.sla.tracker import stored_sla_status
 from desk.validation import Text
 
 MAX_COMMENT_BYTES = 64 * 1024
@@ -90,14 +90,7 @@ class TicketOut(BaseModel):
     @property
     def sla_state(self) -> SlaStatus:
         """not_started | running | paused | stopped | breached (a breach is permanent)."""
-        return sla_status(
-            started=self.sla_started_at is not None,
-            paused=self.sla_paused_at is not None,
-            stopped=self.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED),
-            breached=any(
-                (self.accept_breached_at, self.first_response_breached_at, self.sla_breached_at)
-            ),
-        )
+        return stored_sla_status(self)
 
 
 class SlaMetricOut(BaseModel):

@@ -3,11 +3,10 @@
 ``python -m tests.histories.record --breach NAME`` (a ticket whose SLA warns and breaches
 within seconds, then resolves: writes tests/histories/NAME.json).
 
-Runs the old system's walkthrough against a throwaway dev server and SQLite database. Record
-again only when a workflow change is meant to be incompatible (and version it instead, if
-tickets may be running in production). ``ticket_walkthrough_filed_by_workflow.json`` is a
-ticket filed the way tickets were before the API wrote the first row (update-with-start,
-version 0): it must keep replaying while such tickets may be open.
+Runs the old system's walkthrough against a throwaway dev server and SQLite database. The
+committed histories are the replay test's guard: a workflow change must keep them replaying
+(``workflow.patched``, see the README's "Changing the workflow"). Add a history for a new
+path; never re-record one to make a change pass.
 """
 
 from __future__ import annotations

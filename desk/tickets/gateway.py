@@ -1,5 +1,7 @@
-"""The API's side of the ticket workflow: start it, send it updates, and turn every way a
-workflow call can fail into one HTTP answer (the only place that mapping lives)."""
+"""The application's only door to the ticket workflows: start one, send it updates, ask its
+live SLA clock, each bounded in time, and every way such a call can fail turned into one
+domain error (the only place that mapping lives). Only the use cases
+(``desk.tickets.service``) call it."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio.client import (
-    Client,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -35,8 +36,17 @@ from desk.errors import (
 )
 from desk.settings import Settings
 from desk.sla.contracts import ClockReport, SlaTargets
-from desk.temporal import ticket_index, ticket_workflow_id
-from desk.tickets.contracts import TicketInput, TicketState, TicketView
+from desk.temporal import TemporalConnection
+from desk.tickets.contracts import (
+    AcceptRequest,
+    AssignRequest,
+    CommentRequest,
+    PriorityRequest,
+    StatusRequest,
+    TicketInput,
+    TicketState,
+)
+from desk.tickets.search_index import ticket_index, ticket_workflow_id, workflow_summary
 from workflows.ticket import (
     ERROR_FORBIDDEN,
     ERROR_INVALID_TRANSITION,
@@ -48,18 +58,10 @@ log = logging.getLogger("desk.tickets")
 
 T = TypeVar("T")
 
-SUMMARY_MAX = 200
-
 
 class WorkflowGone(TicketClosed):
     """Temporal has no running workflow for the ticket: complete (closed) or gone from
     retention, which the caller sees as a closed ticket; or never started."""
-
-
-def workflow_summary(number: int, subject: str, priority: str) -> str:
-    """What the Temporal UI shows for the ticket: ``#42 Login issue · HIGH``."""
-    text = f"#{number} {subject} · {priority}"
-    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1] + "…"
 
 
 def map_workflow_error(exc: BaseException) -> DeskError:
@@ -101,16 +103,17 @@ def map_workflow_error(exc: BaseException) -> DeskError:
     raise exc
 
 
-class TicketCommands:
-    """Starts ticket workflows and sends them updates, bounded in time."""
+class TicketGateway:
+    """Starts ticket workflows, sends them updates and queries, bounded in time."""
 
-    def __init__(self, client: Client, settings: Settings):
-        self._client = client
-        self._settings = settings
+    def __init__(self, temporal: TemporalConnection, settings: Settings):
+        self._temporal = temporal
+        self._timeout = settings.update_timeout_seconds
+        self._task_queue = settings.temporal_task_queue
 
     async def _bounded(self, call: Awaitable[T]) -> T:
         try:
-            return await asyncio.wait_for(call, timeout=self._settings.update_timeout_seconds)
+            return await asyncio.wait_for(call, timeout=self._timeout)
         except DeskError:
             raise
         except Exception as exc:
@@ -123,51 +126,85 @@ class TicketCommands:
         create costs one Temporal call. USE_EXISTING: a retried start of the same ticket
         attaches to its running workflow instead of starting a second one.
         """
+        client = await self._temporal.get()
         await self._bounded(
-            self._client.start_workflow(
+            client.start_workflow(
                 TicketWorkflow.run,
                 TicketInput(state=state, sla_targets=sla_targets),
                 id=ticket_workflow_id(state.ticket_id),
-                task_queue=self._settings.temporal_task_queue,
+                task_queue=self._task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 static_summary=workflow_summary(state.number, state.subject, state.priority),
                 search_attributes=TypedSearchAttributes(
                     [SearchAttributePair(k, v) for k, v in ticket_index(state) if v is not None]
                 ),
-                rpc_timeout=timedelta(seconds=self._settings.update_timeout_seconds),
+                rpc_timeout=timedelta(seconds=self._timeout),
             )
         )
 
     async def workflow_exists(self, ticket_id: uuid.UUID) -> bool | None:
         """Whether the ticket has a workflow; None when Temporal cannot say."""
-        handle = self._client.get_workflow_handle(ticket_workflow_id(ticket_id))
         try:
-            await asyncio.wait_for(handle.describe(), self._settings.update_timeout_seconds)
+            client = await self._temporal.get()
+            handle = client.get_workflow_handle(ticket_workflow_id(ticket_id))
+            await asyncio.wait_for(handle.describe(), self._timeout)
         except RPCError as exc:
             return False if exc.status == RPCStatusCode.NOT_FOUND else None
         except Exception:
             return None
         return True
 
-    async def update(
-        self, ticket_id: uuid.UUID, update: Any, request: Any, *, update_id: str | None
-    ) -> TicketView:
-        """Send one update (e.g. ``TicketWorkflow.accept``) and wait for its answer."""
-        handle = self._client.get_workflow_handle(ticket_workflow_id(ticket_id))
+    async def accept(
+        self, ticket_id: uuid.UUID, request: AcceptRequest, *, update_id: str | None
+    ) -> TicketState:
+        return await self._update(ticket_id, TicketWorkflow.accept, request, update_id)
+
+    async def assign(
+        self, ticket_id: uuid.UUID, request: AssignRequest, *, update_id: str | None
+    ) -> TicketState:
+        return await self._update(ticket_id, TicketWorkflow.assign, request, update_id)
+
+    async def set_status(
+        self, ticket_id: uuid.UUID, request: StatusRequest, *, update_id: str | None
+    ) -> TicketState:
+        return await self._update(ticket_id, TicketWorkflow.set_status, request, update_id)
+
+    async def close(
+        self, ticket_id: uuid.UUID, request: StatusRequest, *, update_id: str | None
+    ) -> TicketState:
+        return await self._update(ticket_id, TicketWorkflow.close, request, update_id)
+
+    async def set_priority(
+        self, ticket_id: uuid.UUID, request: PriorityRequest, *, update_id: str | None
+    ) -> TicketState:
+        return await self._update(ticket_id, TicketWorkflow.set_priority, request, update_id)
+
+    async def add_comment(
+        self, ticket_id: uuid.UUID, request: CommentRequest, *, update_id: str | None
+    ) -> TicketState:
+        return await self._update(ticket_id, TicketWorkflow.add_comment, request, update_id)
+
+    async def _update(
+        self, ticket_id: uuid.UUID, update: Any, request: Any, update_id: str | None
+    ) -> TicketState:
+        """Send one update and wait for its answer: the ticket once projected."""
+        client = await self._temporal.get()
+        handle = client.get_workflow_handle(ticket_workflow_id(ticket_id))
         return await self._bounded(
             handle.execute_update(
                 update,
                 request,
                 id=update_id or str(uuid.uuid4()),
-                rpc_timeout=timedelta(seconds=self._settings.update_timeout_seconds),
+                rpc_timeout=timedelta(seconds=self._timeout),
             )
         )
 
-    async def query_sla_clock(self, ticket_id: uuid.UUID, now: datetime) -> ClockReport | None:
+    async def sla_clock(self, ticket_id: uuid.UUID, now: datetime) -> ClockReport | None:
         """The live SLA clock from the ticket's workflow; None once the workflow is gone
         from Temporal's retention."""
-        handle = self._client.get_workflow_handle(ticket_workflow_id(ticket_id))
+        client = await self._temporal.get()
+        handle = client.get_workflow_handle(ticket_workflow_id(ticket_id))
         try:
             return await self._bounded(handle.query(TicketWorkflow.sla_clock, now.isoformat()))
         except WorkflowGone:

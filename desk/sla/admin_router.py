@@ -1,4 +1,5 @@
-"""HTTP routes of desk.sla: business calendars and SLA policies (ADMIN only, per organization)."""
+"""Admin routes of desk.sla: business calendars and SLA policies (ADMIN only, per
+organization)."""
 
 from __future__ import annotations
 
