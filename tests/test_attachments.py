@@ -476,7 +476,12 @@ async def test_closed_ticket_refuses_uploads(client, desk, world, sessionmaker, 
     closed = await make_ticket(sessionmaker, desk.org, desk.customer, TicketStatus.CLOSED)
     response = await upload(client, desk.auth["agent"], closed.id, b"too late")
     assert response.status_code == 409
-    assert response.json()["code"] == "ticket_closed"
+    assert response.json() == {
+        "detail": "ticket is closed",
+        "code": "ticket_closed",
+        "current_status": "CLOSED",
+        "allowed": [],
+    }
     assert await attachment_rows(sessionmaker, closed.id) == 0
     assert files_under(settings.upload_dir / str(desk.org.id) / str(closed.id)) == []
 

@@ -27,7 +27,14 @@ from desk.attachments.storage import AttachmentStorage, HashingWriter, hash_file
 from desk.auth.deps import scoped
 from desk.auth.models import User
 from desk.enums import TicketStatus
-from desk.errors import Conflict, DeskError, NotFound, PayloadTooLarge, Unprocessable
+from desk.errors import (
+    Conflict,
+    DeskError,
+    NotFound,
+    PayloadTooLarge,
+    TicketClosed,
+    Unprocessable,
+)
 from desk.tickets.access import can_view_ticket, get_visible_ticket_or_404, is_staff
 from desk.tickets.models import AuditLog, Comment, Ticket
 
@@ -325,10 +332,11 @@ async def attachable_ticket(
     session: AsyncSession, ticket_id: uuid.UUID, user: User, max_per_ticket: int
 ) -> Ticket:
     """The ticket if ``user`` may add a file to it now: visible (else 404), not CLOSED
-    (409 ``ticket_closed``) and under its file count limit (409 ``too_many_attachments``)."""
+    (``TicketClosed``, the 409 every change to a closed ticket answers) and under its file
+    count limit (409 ``too_many_attachments``)."""
     ticket = await get_visible_ticket_or_404(session, ticket_id, user)
     if ticket.status == TicketStatus.CLOSED:
-        raise Conflict("the ticket is closed", code="ticket_closed")
+        raise TicketClosed()
     count = await session.scalar(
         select(func.count()).select_from(Attachment).where(Attachment.ticket_id == ticket.id)
     )
