@@ -20,9 +20,9 @@ import pytest
 from sqlalchemy import func, select
 
 from desk.app import create_app
+from desk.attachments.content import sanitize_filename, served_content_type, sniff_content_type
 from desk.attachments.models import Attachment
 from desk.attachments.router import RangeNotSatisfiable, content_disposition, parse_byte_range
-from desk.attachments.service import sanitize_filename, served_content_type, sniff_content_type
 from desk.enums import Priority, Role, TicketStatus
 from desk.settings import Settings
 from desk.tickets.models import AuditLog, Comment, Ticket

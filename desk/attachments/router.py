@@ -18,6 +18,7 @@ from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from desk.attachments import service
+from desk.attachments.content import served_content_type
 from desk.attachments.schemas import AttachmentRead
 from desk.attachments.storage import AttachmentStorage
 from desk.auth.deps import CurrentUser
@@ -167,7 +168,7 @@ async def download_attachment(
     return StreamingResponse(
         _read_chunks(handle, start, end - start + 1),
         status_code=206 if byte_range else 200,
-        media_type=service.served_content_type(attachment.content_type),
+        media_type=served_content_type(attachment.content_type),
         headers=headers,
     )
 
