@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 
 from desk.app import create_app
 from desk.attachments.content import sanitize_filename, served_content_type, sniff_content_type
+from desk.attachments.headers import RangeNotSatisfiable, content_disposition, parse_byte_range
 from desk.attachments.models import Attachment
-from desk.attachments.router import RangeNotSatisfiable, content_disposition, parse_byte_range
 from desk.enums import Priority, Role, TicketStatus
 from desk.settings import Settings
 from desk.tickets.models import AuditLog, Comment, Ticket

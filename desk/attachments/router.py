@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import unicodedata
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, BinaryIO
-from urllib.parse import quote
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
@@ -19,6 +16,12 @@ from starlette.requests import ClientDisconnect
 
 from desk.attachments import service
 from desk.attachments.content import served_content_type
+from desk.attachments.headers import (
+    content_disposition,
+    download_headers,
+    etag_listed,
+    requested_range,
+)
 from desk.attachments.schemas import AttachmentRead
 from desk.attachments.storage import AttachmentStorage
 from desk.auth.deps import CurrentUser
@@ -30,8 +33,6 @@ log = logging.getLogger("desk.attachments")
 router = APIRouter()
 
 DOWNLOAD_CHUNK = 64 * 1024
-_RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", re.ASCII)
-_FALLBACK_UNSAFE = re.compile(r'[^\x20-\x7e]|["\\%/]')
 
 # The body is parsed by hand (streamed), so FastAPI cannot describe it; this does.
 _UPLOAD_OPENAPI = {
@@ -51,17 +52,6 @@ _UPLOAD_OPENAPI = {
         },
     }
 }
-
-
-class RangeNotSatisfiable(DeskError):
-    """The requested range lies outside the file."""
-
-    status_code = 416
-    code = "range_not_satisfiable"
-
-    def __init__(self, size: int):
-        super().__init__(f"the file has {size} bytes")
-        self.headers["Content-Range"] = f"bytes */{size}"
 
 
 @router.post(
@@ -140,22 +130,14 @@ async def download_attachment(
     attachment = await service.get_visible_attachment(session, attachment_id, user)
     await session.close()  # hold no transaction while the bytes stream (keeps loaded values)
     etag = f'"{attachment.sha256}"'
-    headers = {
-        "ETag": etag,
-        "Accept-Ranges": "bytes",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-        # Revalidate every time, so access revoked later is enforced; the ETag keeps it cheap.
-        "Cache-Control": "private, no-cache",
-    }
-    if _etag_listed(request.headers.get("if-none-match"), etag):
+    headers = download_headers(etag)
+    if etag_listed(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
 
     size = attachment.size
-    byte_range = None
-    if_range = request.headers.get("if-range")
-    if if_range is None or if_range.strip() == etag:  # a stale If-Range gets the whole file
-        byte_range = parse_byte_range(request.headers.get("range"), size)
+    byte_range = requested_range(
+        request.headers.get("range"), request.headers.get("if-range"), etag, size
+    )
     start, end = byte_range or (0, size - 1)
     path = AttachmentStorage(settings.upload_dir).path(
         attachment.organization_id, attachment.ticket_id, attachment.id
@@ -204,44 +186,3 @@ async def _read_chunks(handle: BinaryIO, start: int, length: int) -> AsyncIterat
             yield chunk
     finally:
         handle.close()
-
-
-def parse_byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """The one ``(first, last)`` byte range (inclusive) a Range header asks for, or None to
-    send the whole file (no header, several ranges, or a syntax we ignore, as RFC 9110
-    allows). A range starting past the end raises 416."""
-    if not header:
-        return None
-    match = _RANGE.fullmatch(header)
-    if match is None:
-        return None
-    first, last = match.groups()
-    if not first:
-        if not last:
-            return None
-        suffix = int(last)
-        if suffix == 0:
-            raise RangeNotSatisfiable(size)
-        return max(size - suffix, 0), size - 1
-    start = int(first)
-    if last and int(last) < start:
-        return None
-    if start >= size:
-        raise RangeNotSatisfiable(size)
-    return start, min(int(last), size - 1) if last else size - 1
-
-
-def content_disposition(filename: str) -> str:
-    """``attachment`` with an ASCII fallback name and the exact UTF-8 one (RFC 6266/5987)."""
-    decomposed = unicodedata.normalize("NFKD", filename)
-    fallback = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
-    fallback = _FALLBACK_UNSAFE.sub("_", fallback).strip().lstrip(".") or "file"
-    encoded = quote(filename, safe="!#$&+^`|")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
-
-
-def _etag_listed(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in tags or etag in tags
