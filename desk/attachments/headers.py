@@ -1,5 +1,5 @@
-"""HTTP headers of the attachment downloads: Range, ETag and Content-Disposition. Shaping
-only; who may have which file is the service's business."""
+"""HTTP headers of the attachment routes: Content-Length in; Range, ETag and
+Content-Disposition out. Shaping only; who may have which file is the service's business."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ class RangeNotSatisfiable(DeskError):
     def __init__(self, size: int):
         super().__init__(f"the file has {size} bytes")
         self.headers["Content-Range"] = f"bytes */{size}"
+
+
+def declared_length(content_length: str | None) -> int | None:
+    """The body size a Content-Length header declares, if it declares one."""
+    return int(content_length) if content_length and content_length.isdigit() else None
 
 
 def download_headers(etag: str) -> dict[str, str]:

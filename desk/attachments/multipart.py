@@ -157,10 +157,9 @@ def multipart_boundary(content_type: str | None) -> bytes:
     return boundary
 
 
-def check_declared_length(content_length: str | None, max_bytes: int) -> None:
+def check_declared_length(declared: int | None, max_bytes: int) -> None:
     """Refuse a body whose declared size cannot fit, before reading any of it."""
-    declared = int(content_length) if content_length and content_length.isdigit() else 0
-    if declared > max_bytes + FORM_OVERHEAD_BYTES:
+    if declared is not None and declared > max_bytes + FORM_OVERHEAD_BYTES:
         raise _too_large(max_bytes)
 
 
