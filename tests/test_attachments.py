@@ -20,10 +20,13 @@ import pytest
 from sqlalchemy import func, select
 
 from desk.app import create_app
+from desk.attachments.content import sanitize_filename, served_content_type, sniff_content_type
+from desk.attachments.headers import RangeNotSatisfiable, content_disposition, parse_byte_range
 from desk.attachments.models import Attachment
-from desk.attachments.router import RangeNotSatisfiable, content_disposition, parse_byte_range
-from desk.attachments.service import sanitize_filename, served_content_type, sniff_content_type
+from desk.attachments.service import AttachmentService, UploadLimits
+from desk.attachments.storage import AttachmentStorage
 from desk.enums import Priority, Role, TicketStatus
+from desk.errors import TicketClosed
 from desk.settings import Settings
 from desk.tickets.models import AuditLog, Comment, Ticket
 
@@ -476,9 +479,38 @@ async def test_closed_ticket_refuses_uploads(client, desk, world, sessionmaker, 
     closed = await make_ticket(sessionmaker, desk.org, desk.customer, TicketStatus.CLOSED)
     response = await upload(client, desk.auth["agent"], closed.id, b"too late")
     assert response.status_code == 409
-    assert response.json()["code"] == "ticket_closed"
+    assert response.json() == {
+        "detail": "ticket is closed",
+        "code": "ticket_closed",
+        "current_status": "CLOSED",
+        "allowed": [],
+    }
     assert await attachment_rows(sessionmaker, closed.id) == 0
     assert files_under(settings.upload_dir / str(desk.org.id) / str(closed.id)) == []
+
+
+async def test_a_ticket_closed_during_the_transfer_gets_no_file(desk, sessionmaker, settings):
+    """The service holds no transaction while the body arrives (so on SQLite another writer
+    can close the ticket meanwhile), and checks the ticket again before recording."""
+    attachments = AttachmentService(
+        sessionmaker, AttachmentStorage(settings.upload_dir), UploadLimits(1000, 10)
+    )
+    head, tail = form_envelope("late.txt")
+
+    async def body() -> AsyncIterator[bytes]:
+        yield head + b"first half, "
+        async with sessionmaker() as session:
+            ticket = await session.get(Ticket, desk.ticket.id)
+            ticket.status = TicketStatus.CLOSED
+            await session.commit()
+        yield b"second half" + tail
+
+    with pytest.raises(TicketClosed):
+        await attachments.upload(
+            desk.customer, desk.ticket.id, body(), boundary=BOUNDARY.encode(), declared_length=None
+        )
+    assert await attachment_rows(sessionmaker, desk.ticket.id) == 0
+    assert files_under(settings.upload_dir / str(desk.org.id) / str(desk.ticket.id)) == []
 
 
 async def test_per_ticket_file_limit(settings, desk, sessionmaker):

@@ -11,8 +11,8 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
-from desk.attachments.service import VerifyReport, verify_store
 from desk.attachments.storage import AttachmentStorage
+from desk.attachments.verify import VerifyReport, verify_store
 from desk.db.engine import create_engine, create_sessionmaker
 from desk.settings import Settings
 

@@ -1,36 +1,35 @@
-"""HTTP routes of desk.attachments: upload (streamed multipart), list, download (ranges)."""
+"""HTTP routes of desk.attachments: upload (streamed multipart), list, download (ranges).
+
+Each route reads the request, calls one use case of the AttachmentService and shapes the
+answer; the rules live in the service."""
 
 from __future__ import annotations
 
-import logging
-import os
-import re
-import unicodedata
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Annotated, BinaryIO
-from urllib.parse import quote
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from desk.attachments import service
+from desk.attachments.deps import AttachmentServiceDep
+from desk.attachments.headers import (
+    content_disposition,
+    declared_length,
+    download_headers,
+    etag_listed,
+    requested_range,
+)
+from desk.attachments.multipart import multipart_boundary
 from desk.attachments.schemas import AttachmentRead
-from desk.attachments.storage import AttachmentStorage
 from desk.auth.deps import CurrentUser
-from desk.errors import DeskError, Gone
-from desk.http.deps import SessionDep, SettingsDep
-
-log = logging.getLogger("desk.attachments")
+from desk.errors import DeskError
 
 router = APIRouter()
 
 DOWNLOAD_CHUNK = 64 * 1024
-_RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", re.ASCII)
-_FALLBACK_UNSAFE = re.compile(r'[^\x20-\x7e]|["\\%/]')
 
 # The body is parsed by hand (streamed), so FastAPI cannot describe it; this does.
 _UPLOAD_OPENAPI = {
@@ -52,17 +51,6 @@ _UPLOAD_OPENAPI = {
 }
 
 
-class RangeNotSatisfiable(DeskError):
-    """The requested range lies outside the file."""
-
-    status_code = 416
-    code = "range_not_satisfiable"
-
-    def __init__(self, size: int):
-        super().__init__(f"the file has {size} bytes")
-        self.headers["Content-Range"] = f"bytes */{size}"
-
-
 @router.post(
     "/ticket/{ticket_id}",
     status_code=201,
@@ -71,23 +59,16 @@ class RangeNotSatisfiable(DeskError):
     summary="Attach a file to a ticket (multipart field `file`, optional `comment_id`)",
 )
 async def upload_attachment(
-    ticket_id: uuid.UUID,
-    request: Request,
-    user: CurrentUser,
-    session: SessionDep,
-    settings: SettingsDep,
+    ticket_id: uuid.UUID, request: Request, user: CurrentUser, attachments: AttachmentServiceDep
 ) -> AttachmentRead:
     """Streams the file to storage while hashing it; 413 past the size limit, 409 on a
     closed ticket or at the per-ticket file limit, 404 for tickets the caller cannot see."""
-    attachment = await service.upload_attachment(
-        session,
-        AttachmentStorage(settings.upload_dir),
-        service.UploadLimits(settings.upload_max_bytes, settings.upload_max_per_ticket),
+    attachment = await attachments.upload(
         user,
         ticket_id,
         _request_body(request),
-        content_type=request.headers.get("content-type"),
-        content_length=request.headers.get("content-length"),
+        boundary=multipart_boundary(request.headers.get("content-type")),
+        declared_length=declared_length(request.headers.get("content-length")),
     )
     return AttachmentRead.model_validate(attachment)
 
@@ -107,12 +88,12 @@ async def _request_body(request: Request) -> AsyncIterator[bytes]:
 async def list_attachments(
     ticket_id: uuid.UUID,
     user: CurrentUser,
-    session: SessionDep,
+    attachments: AttachmentServiceDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[AttachmentRead]:
     """The ticket's files the caller may see, oldest first (customers: no internal ones)."""
-    rows = await service.list_attachments(session, ticket_id, user, limit=limit, offset=offset)
+    rows = await attachments.list_for_ticket(user, ticket_id, limit=limit, offset=offset)
     return [AttachmentRead.model_validate(row) for row in rows]
 
 
@@ -128,68 +109,32 @@ async def list_attachments(
     },
 )
 async def download_attachment(
-    attachment_id: uuid.UUID,
-    request: Request,
-    user: CurrentUser,
-    session: SessionDep,
-    settings: SettingsDep,
+    attachment_id: uuid.UUID, request: Request, user: CurrentUser, attachments: AttachmentServiceDep
 ) -> Response:
     """Streams the file as a download (never inline), with an ETag of its SHA-256 and
     single-range support so large downloads can resume."""
-    attachment = await service.get_visible_attachment(session, attachment_id, user)
-    await session.close()  # hold no transaction while the bytes stream (keeps loaded values)
-    etag = f'"{attachment.sha256}"'
-    headers = {
-        "ETag": etag,
-        "Accept-Ranges": "bytes",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-        # Revalidate every time, so access revoked later is enforced; the ETag keeps it cheap.
-        "Cache-Control": "private, no-cache",
-    }
-    if _etag_listed(request.headers.get("if-none-match"), etag):
+    download = await attachments.download(user, attachment_id)
+    etag = f'"{download.sha256}"'
+    headers = download_headers(etag)
+    if etag_listed(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
 
-    size = attachment.size
-    byte_range = None
-    if_range = request.headers.get("if-range")
-    if if_range is None or if_range.strip() == etag:  # a stale If-Range gets the whole file
-        byte_range = parse_byte_range(request.headers.get("range"), size)
-    start, end = byte_range or (0, size - 1)
-    path = AttachmentStorage(settings.upload_dir).path(
-        attachment.organization_id, attachment.ticket_id, attachment.id
+    size = download.size
+    byte_range = requested_range(
+        request.headers.get("range"), request.headers.get("if-range"), etag, size
     )
-    handle = await anyio.to_thread.run_sync(_open_stored, path, attachment.id, size)
+    start, end = byte_range or (0, size - 1)
+    handle = await download.open()
     headers["Content-Length"] = str(end - start + 1)
-    headers["Content-Disposition"] = content_disposition(attachment.filename)
+    headers["Content-Disposition"] = content_disposition(download.filename)
     if byte_range:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     return StreamingResponse(
         _read_chunks(handle, start, end - start + 1),
         status_code=206 if byte_range else 200,
-        media_type=service.served_content_type(attachment.content_type),
+        media_type=download.media_type,
         headers=headers,
     )
-
-
-def _open_stored(path: Path, attachment_id: uuid.UUID, size: int) -> BinaryIO:
-    """The stored file, opened; 410 (and an error in the log) if it is gone or damaged."""
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        log.error("attachment %s: file missing at %s", attachment_id, path)
-        raise Gone(
-            "the attachment's file is missing from storage", code="attachment_missing"
-        ) from None
-    except OSError:
-        log.exception("attachment %s: cannot open %s", attachment_id, path)
-        raise Gone("the attachment's file cannot be read", code="attachment_unreadable") from None
-    disk_size = os.fstat(handle.fileno()).st_size
-    if disk_size != size:
-        handle.close()
-        log.error("attachment %s: %s is %d bytes, not %d", attachment_id, path, disk_size, size)
-        raise Gone("the attachment's file is damaged", code="attachment_corrupt")
-    return handle
 
 
 async def _read_chunks(handle: BinaryIO, start: int, length: int) -> AsyncIterator[bytes]:
@@ -203,44 +148,3 @@ async def _read_chunks(handle: BinaryIO, start: int, length: int) -> AsyncIterat
             yield chunk
     finally:
         handle.close()
-
-
-def parse_byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """The one ``(first, last)`` byte range (inclusive) a Range header asks for, or None to
-    send the whole file (no header, several ranges, or a syntax we ignore, as RFC 9110
-    allows). A range starting past the end raises 416."""
-    if not header:
-        return None
-    match = _RANGE.fullmatch(header)
-    if match is None:
-        return None
-    first, last = match.groups()
-    if not first:
-        if not last:
-            return None
-        suffix = int(last)
-        if suffix == 0:
-            raise RangeNotSatisfiable(size)
-        return max(size - suffix, 0), size - 1
-    start = int(first)
-    if last and int(last) < start:
-        return None
-    if start >= size:
-        raise RangeNotSatisfiable(size)
-    return start, min(int(last), size - 1) if last else size - 1
-
-
-def content_disposition(filename: str) -> str:
-    """``attachment`` with an ASCII fallback name and the exact UTF-8 one (RFC 6266/5987)."""
-    decomposed = unicodedata.normalize("NFKD", filename)
-    fallback = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
-    fallback = _FALLBACK_UNSAFE.sub("_", fallback).strip().lstrip(".") or "file"
-    encoded = quote(filename, safe="!#$&+^`|")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
-
-
-def _etag_listed(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in tags or etag in tags

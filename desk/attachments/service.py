@@ -1,4 +1,4 @@
-"""Attachment rules: who may attach and see what, the streamed upload, the store check.
+"""Attachment use cases: upload a file to a ticket, list a ticket's files, resolve a download.
 
 An upload never passes through the ticket's workflow: it reads the projection row (a CLOSED
 ticket refuses files) and writes its own row plus an audit entry in one transaction.
@@ -6,439 +6,267 @@ ticket refuses files) and writes its own row plus an audit entry in one transact
 
 from __future__ import annotations
 
-import codecs
 import logging
-import time
-import unicodedata
+import os
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import anyio
-import filetype
-from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import MultipartParser, parse_options_header
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from desk.attachments.content import sanitize_filename, served_content_type, sniff_content_type
 from desk.attachments.models import Attachment
-from desk.attachments.storage import AttachmentStorage, HashingWriter, hash_file, is_stale_temp
+from desk.attachments.multipart import ReceivedForm, check_declared_length, receive_form
+from desk.attachments.storage import AttachmentStorage, HashingWriter
 from desk.auth.deps import scoped
-from desk.auth.models import User
+from desk.auth.principal import Principal
 from desk.enums import TicketStatus
-from desk.errors import Conflict, DeskError, NotFound, PayloadTooLarge, Unprocessable
+from desk.errors import Conflict, Gone, NotFound, TicketClosed, Unprocessable
 from desk.tickets.access import can_view_ticket, get_visible_ticket_or_404, is_staff
 from desk.tickets.models import AuditLog, Comment, Ticket
 
 log = logging.getLogger("desk.attachments")
 
-FILE_FIELD = "file"
-COMMENT_FIELD = "comment_id"
-# Room for the multipart framing around the file: boundaries, part headers, small fields.
-FORM_OVERHEAD_BYTES = 64 * 1024
-MAX_FIELD_BYTES = 1024
-MAX_FIELDS = 16
-SNIFF_BYTES = 8192
-MAX_FILENAME_BYTES = 255
-MAX_EXTENSION_CHARS = 16
-DEFAULT_FILENAME = "file"
-OCTET_STREAM = "application/octet-stream"
-_STRIPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 
-# Never rendered by a browser, whatever the upload looked like: served as opaque downloads.
-_UNSAFE_TYPES = frozenset(
-    {
-        "text/html",
-        "application/xhtml+xml",
-        "image/svg+xml",
-        "text/xml",
-        "application/xml",
-        "text/javascript",
-        "application/javascript",
-        "application/x-javascript",
-        "application/ecmascript",
-        "text/ecmascript",
-        "application/wasm",
-        "application/x-executable",
-        "application/x-msdownload",
-        "application/x-dosexec",
-        "application/x-mach-binary",
-        "application/x-sh",
-        "application/x-msi",
-        "application/vnd.microsoft.portable-executable",
-        "application/vnd.ms-cab-compressed",
-        "application/x-shockwave-flash",
-        "application/java-archive",
-        "application/x-google-chrome-extension",
-        "application/x-deb",
-        "application/x-rpm",
-    }
-)
+@dataclass(frozen=True)
+class UploadLimits:
+    """How large one file may be, and how many files one ticket may hold."""
+
+    max_bytes: int
+    max_per_ticket: int
 
 
-class UnsupportedMediaType(DeskError):
-    """The request body is not in a supported format."""
+@dataclass(frozen=True)
+class Download:
+    """A file the caller may download, located in the store and not yet opened (a client
+    whose copy is current needs no file at all)."""
 
-    status_code = 415
-    code = "unsupported_media_type"
+    attachment_id: uuid.UUID
+    filename: str
+    media_type: str  # what it is served as: never active content, whatever was stored
+    size: int
+    sha256: str
+    path: Path
 
+    async def open(self) -> BinaryIO:
+        """The stored file, opened for reading; 410 if it is missing, unreadable or not
+        the size recorded for it."""
+        return await anyio.to_thread.run_sync(self._open)
 
-# --- Pure helpers ---------------------------------------------------------------------
-
-
-def sanitize_filename(raw: str | None) -> str:
-    """A display name safe to store and echo: the last path segment, without control or
-    format characters and leading dots, NFC-normalized, at most 255 UTF-8 bytes with the
-    extension kept. Unicode letters stay; an empty result becomes ``"file"``."""
-    name = unicodedata.normalize("NFC", raw or "")
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    # Controls, bidi overrides and other invisible format characters, surrogates, private
-    # use and line separators: none belongs in a name a person reads.
-    name = "".join(ch for ch in name if unicodedata.category(ch) not in _STRIPPED_CATEGORIES)
-    name = name.strip().lstrip(".").strip()
-    name = name.rstrip(". ")  # Windows drops these silently; keep what the user will see
-    if not name:
-        return DEFAULT_FILENAME
-    return _cap_utf8(name, MAX_FILENAME_BYTES)
-
-
-def _cap_utf8(name: str, limit: int) -> str:
-    if len(name.encode()) <= limit:
-        return name
-    stem, dot, ext = name.rpartition(".")
-    if not dot or not stem or len(ext) > MAX_EXTENSION_CHARS:
-        stem, ext = name, ""
-    suffix = f".{ext}" if ext else ""
-    budget = limit - len(suffix.encode())
-    cut = stem.encode()[:budget].decode(errors="ignore").rstrip(". ")
-    return (cut + suffix) if cut else DEFAULT_FILENAME
-
-
-def sniff_content_type(head: bytes) -> str:
-    """The content type the first bytes show (magic numbers), else text/plain for UTF-8
-    text without NULs, else application/octet-stream. The client's claim is not used."""
-    kind = filetype.guess(head) if head else None
-    if kind is not None:
-        return kind.mime
-    if head and b"\x00" not in head:
+    def _open(self) -> BinaryIO:
         try:
-            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        except UnicodeDecodeError:
-            return OCTET_STREAM
-        return "text/plain"
-    return OCTET_STREAM
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            log.error("attachment %s: file missing at %s", self.attachment_id, self.path)
+            raise Gone(
+                "the attachment's file is missing from storage", code="attachment_missing"
+            ) from None
+        except OSError:
+            log.exception("attachment %s: cannot open %s", self.attachment_id, self.path)
+            raise Gone(
+                "the attachment's file cannot be read", code="attachment_unreadable"
+            ) from None
+        disk_size = os.fstat(handle.fileno()).st_size
+        if disk_size != self.size:
+            handle.close()
+            log.error(
+                "attachment %s: %s is %d bytes, not %d",
+                self.attachment_id,
+                self.path,
+                disk_size,
+                self.size,
+            )
+            raise Gone("the attachment's file is damaged", code="attachment_corrupt")
+        return handle
 
 
-def served_content_type(stored: str | None) -> str:
-    """The Content-Type a download is served with: active or executable content never
-    goes out under its own type."""
-    base = (stored or "").split(";", 1)[0].strip().lower()
-    if (
-        "/" not in base
-        or base in _UNSAFE_TYPES
-        or base.endswith(("+xml", "/xml"))
-        or "html" in base
-        or "javascript" in base
-    ):
-        return OCTET_STREAM
-    return base
+class AttachmentService:
+    """What a caller can do with a ticket's files.
 
-
-# --- Upload ---------------------------------------------------------------------------
-
-
-@dataclass
-class ReceivedForm:
-    """What the multipart body held besides the file bytes (those went to the writer)."""
-
-    filename: str | None = None
-    claimed_content_type: str | None = None
-    head: bytes = b""
-    fields: dict[str, str] = field(default_factory=dict)
-    has_file: bool = False
-
-
-class _FormCollector:
-    """python-multipart callbacks for one request. Callbacks are synchronous, so file
-    bytes are queued in ``pending`` and written by the caller after each chunk; the size
-    limit is enforced here, before anything over it reaches the disk."""
-
-    def __init__(self, max_bytes: int):
-        self.max_bytes = max_bytes
-        self.form = ReceivedForm()
-        self.pending: list[memoryview] = []
-        self.file_size = 0
-        self.ended = False
-        self._head = bytearray()
-        self._header_name = bytearray()
-        self._header_value = bytearray()
-        self._headers: dict[bytes, bytes] = {}
-        self._part: str | None = None  # "file", "field", or None (ignored field)
-        self._field_name = ""
-        self._field_value = bytearray()
-        self._field_count = 0
-
-    def callbacks(self) -> dict[str, Callable[..., None]]:
-        return {
-            "on_part_begin": self.on_part_begin,
-            "on_header_field": self.on_header_field,
-            "on_header_value": self.on_header_value,
-            "on_header_end": self.on_header_end,
-            "on_headers_finished": self.on_headers_finished,
-            "on_part_data": self.on_part_data,
-            "on_part_end": self.on_part_end,
-            "on_end": self.on_end,
-        }
-
-    def on_part_begin(self) -> None:
-        self._headers = {}
-        self._part = None
-
-    def on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self._header_name += data[start:end]
-
-    def on_header_value(self, data: bytes, start: int, end: int) -> None:
-        self._header_value += data[start:end]
-
-    def on_header_end(self) -> None:
-        self._headers[bytes(self._header_name).lower()] = bytes(self._header_value)
-        self._header_name.clear()
-        self._header_value.clear()
-
-    def on_headers_finished(self) -> None:
-        disposition, options = parse_options_header(self._headers.get(b"content-disposition"))
-        name = options.get(b"name")
-        if disposition != b"form-data" or name is None:
-            raise DeskError("a multipart part lacks its form-data name", code="invalid_multipart")
-        field_name = name.decode("utf-8", errors="replace")
-        if field_name == FILE_FIELD:
-            if self.form.has_file:
-                raise Unprocessable("send one file per request", code="too_many_files")
-            self.form.has_file = True
-            raw = options.get(b"filename")
-            self.form.filename = raw.decode("utf-8", errors="replace") if raw else None
-            claimed = self._headers.get(b"content-type", b"").decode("latin-1").strip()
-            self.form.claimed_content_type = claimed[:255] or None
-            self._part = "file"
-            return
-        self._field_count += 1
-        if self._field_count > MAX_FIELDS:
-            raise Unprocessable("too many form fields", code="too_many_fields")
-        self._part = "field" if field_name == COMMENT_FIELD else None
-        self._field_name = field_name
-        self._field_value.clear()
-
-    def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._part == "file":
-            self.file_size += end - start
-            if self.file_size > self.max_bytes:
-                raise PayloadTooLarge(
-                    f"the file is over the {self.max_bytes} byte limit", code="file_too_large"
-                )
-            chunk = memoryview(data)[start:end]
-            if len(self._head) < SNIFF_BYTES:
-                self._head += chunk[: SNIFF_BYTES - len(self._head)]
-            self.pending.append(chunk)
-        elif self._part == "field":
-            self._field_value += data[start:end]
-            if len(self._field_value) > MAX_FIELD_BYTES:
-                raise Unprocessable(f"field {self._field_name} is too long", code="field_too_long")
-
-    def on_part_end(self) -> None:
-        if self._part == "file":
-            self.form.head = bytes(self._head)
-        elif self._part == "field":
-            self.form.fields[self._field_name] = self._field_value.decode("utf-8", "replace")
-        self._part = None
-
-    def on_end(self) -> None:
-        self.ended = True
-
-
-def multipart_boundary(content_type: str | None) -> bytes:
-    """The boundary of a multipart/form-data body, or 415."""
-    media_type, params = parse_options_header(content_type)
-    boundary = params.get(b"boundary")
-    if media_type != b"multipart/form-data" or not boundary:
-        raise UnsupportedMediaType(
-            "send the file as multipart/form-data in a field named 'file'",
-            code="multipart_required",
-        )
-    return boundary
-
-
-def check_declared_length(content_length: str | None, max_bytes: int) -> None:
-    """Refuse a body whose declared size cannot fit, before reading any of it."""
-    declared = int(content_length) if content_length and content_length.isdigit() else 0
-    if declared > max_bytes + FORM_OVERHEAD_BYTES:
-        raise PayloadTooLarge(f"the file is over the {max_bytes} byte limit", code="file_too_large")
-
-
-async def receive_form(
-    stream: AsyncIterator[bytes], boundary: bytes, writer: HashingWriter, max_bytes: int
-) -> ReceivedForm:
-    """Parse a multipart body as it arrives, writing the file part's bytes to ``writer``.
-
-    Memory stays at about one network chunk whatever the file size. Raises 413 as soon as
-    the file (or the whole body) passes the limit; the caller discards the writer.
+    Every use case opens its own short sessions: none holds a transaction while file bytes
+    travel, since on SQLite an open transaction holds the database's write lock.
     """
-    collector = _FormCollector(max_bytes)
-    try:
-        parser = MultipartParser(boundary, collector.callbacks())
-    except FormParserError as exc:
-        raise DeskError("invalid multipart boundary", code="invalid_multipart") from exc
-    body_limit = max_bytes + FORM_OVERHEAD_BYTES
-    received = 0
-    try:
-        async for chunk in stream:
-            received += len(chunk)
-            if received > body_limit:
-                raise PayloadTooLarge(
-                    f"the file is over the {max_bytes} byte limit", code="file_too_large"
-                )
-            if collector.ended:
-                continue  # epilogue after the closing boundary: ignored
-            parser.write(chunk)
-            if collector.pending:
-                await writer.write(collector.pending)
-                collector.pending = []
-    except FormParserError as exc:
-        raise DeskError("the multipart body is malformed", code="invalid_multipart") from exc
-    if not collector.ended:
-        raise DeskError("the multipart body is incomplete", code="invalid_multipart")
-    await writer.finish()
-    return collector.form
 
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        storage: AttachmentStorage,
+        limits: UploadLimits,
+    ):
+        self._sessionmaker = sessionmaker
+        self._storage = storage
+        self._limits = limits
 
-def _parse_comment_id(form: ReceivedForm) -> uuid.UUID | None:
-    raw = form.fields.get(COMMENT_FIELD, "").strip()
-    if not raw:
-        return None
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise Unprocessable("comment_id is not a UUID", code="invalid_comment_id") from None
+    async def upload(
+        self,
+        principal: Principal,
+        ticket_id: uuid.UUID,
+        body: AsyncIterator[bytes],
+        *,
+        boundary: bytes,
+        declared_length: int | None,
+    ) -> Attachment:
+        """Stream one multipart/form-data body (a ``file`` field, optionally a
+        ``comment_id``) to the store and record the file with its audit entry.
 
+        The ticket is checked before the body is read (cheap refusals) and again under a
+        lock on its row when recording, since it may have closed meanwhile. The file gets
+        its final name only once its row is flushed; any failure removes it.
+        """
+        check_declared_length(declared_length, self._limits.max_bytes)
+        async with self._sessionmaker() as session:
+            ticket = await self._attachable_ticket(session, principal, ticket_id)
+            organization_id = ticket.organization_id
 
-async def attachable_ticket(
-    session: AsyncSession, ticket_id: uuid.UUID, user: User, max_per_ticket: int
-) -> Ticket:
-    """The ticket if ``user`` may add a file to it now: visible (else 404), not CLOSED
-    (409 ``ticket_closed``) and under its file count limit (409 ``too_many_attachments``)."""
-    ticket = await get_visible_ticket_or_404(session, ticket_id, user)
-    if ticket.status == TicketStatus.CLOSED:
-        raise Conflict("the ticket is closed", code="ticket_closed")
-    count = await session.scalar(
-        select(func.count()).select_from(Attachment).where(Attachment.ticket_id == ticket.id)
-    )
-    if (count or 0) >= max_per_ticket:
-        raise Conflict(
-            f"the ticket already has {max_per_ticket} files", code="too_many_attachments"
+        attachment_id = uuid.uuid4()
+        writer = await anyio.to_thread.run_sync(
+            self._storage.open_writer, organization_id, ticket_id, attachment_id
         )
-    return ticket
+        try:
+            form = await receive_form(body, boundary, writer, self._limits.max_bytes)
+            if not form.has_file:
+                raise Unprocessable(
+                    "no file: send it in a field named 'file'", code="file_required"
+                )
+            if writer.size == 0:
+                raise Unprocessable("the file is empty", code="empty_file")
+            attachment = await self._record(principal, ticket_id, attachment_id, form, writer)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await writer.discard()
+            raise
+        log.info(
+            "attachment %s stored: ticket %s, %d bytes, %s",
+            attachment.id,
+            attachment.ticket_id,
+            attachment.size,
+            attachment.content_type,
+        )
+        return attachment
+
+    async def list_for_ticket(
+        self, principal: Principal, ticket_id: uuid.UUID, *, limit: int, offset: int
+    ) -> list[Attachment]:
+        """A ticket's files the caller may see, oldest first (customers: public ones only)."""
+        async with self._sessionmaker() as session:
+            ticket = await get_visible_ticket_or_404(session, ticket_id, principal)
+            query = (
+                _visible_files(principal)
+                .where(Attachment.ticket_id == ticket.id)
+                .order_by(Attachment.created_at, Attachment.id)
+                .limit(limit)
+                .offset(offset)
+            )
+            return list((await session.scalars(query)).all())
+
+    async def download(self, principal: Principal, attachment_id: uuid.UUID) -> Download:
+        """The file if the caller may download it; 404 alike for absent, another tenant's,
+        another customer's ticket's, and (for customers) internal files."""
+        async with self._sessionmaker() as session:
+            attachment = await session.scalar(
+                _visible_files(principal).where(Attachment.id == attachment_id)
+            )
+            ticket = await session.get(Ticket, attachment.ticket_id) if attachment else None
+        if attachment is None or ticket is None or not can_view_ticket(principal, ticket):
+            raise NotFound("attachment not found", code="attachment_not_found")
+        return Download(
+            attachment_id=attachment.id,
+            filename=attachment.filename,
+            media_type=served_content_type(attachment.content_type),
+            size=attachment.size,
+            sha256=attachment.sha256,
+            path=self._storage.path(
+                attachment.organization_id, attachment.ticket_id, attachment.id
+            ),
+        )
+
+    async def _record(
+        self,
+        principal: Principal,
+        ticket_id: uuid.UUID,
+        attachment_id: uuid.UUID,
+        form: ReceivedForm,
+        writer: HashingWriter,
+    ) -> Attachment:
+        """Write the file's row and audit entry, publish the file, commit: all under a lock
+        on the ticket row, so a ticket closing meanwhile gets no file."""
+        comment_id = form.comment_id()
+        async with self._sessionmaker() as session:
+            await session.execute(select(Ticket.id).where(Ticket.id == ticket_id).with_for_update())
+            ticket = await self._attachable_ticket(session, principal, ticket_id)
+            comment = None
+            if comment_id is not None:
+                comment = await _attachable_comment(session, comment_id, ticket, principal)
+            attachment = Attachment(
+                id=attachment_id,
+                organization_id=ticket.organization_id,
+                ticket_id=ticket.id,
+                comment_id=comment.id if comment else None,
+                filename=sanitize_filename(form.filename),
+                content_type=sniff_content_type(form.head),
+                claimed_content_type=form.claimed_content_type,
+                size=writer.size,
+                sha256=writer.sha256,
+                uploaded_by=principal.id,
+                is_internal=bool(comment and comment.is_internal),
+            )
+            session.add(attachment)
+            session.add(_audit_entry(attachment, principal))
+            await session.flush()
+            await writer.publish()
+            await session.commit()
+        return attachment
+
+    async def _attachable_ticket(
+        self, session: AsyncSession, principal: Principal, ticket_id: uuid.UUID
+    ) -> Ticket:
+        """The ticket if the caller may add a file to it now: visible (else 404), not CLOSED
+        (``TicketClosed``, the 409 every change to a closed ticket answers) and under its
+        file count limit (409 ``too_many_attachments``)."""
+        ticket = await get_visible_ticket_or_404(session, ticket_id, principal)
+        if ticket.status == TicketStatus.CLOSED:
+            raise TicketClosed()
+        count = await session.scalar(
+            select(func.count()).select_from(Attachment).where(Attachment.ticket_id == ticket.id)
+        )
+        limit = self._limits.max_per_ticket
+        if (count or 0) >= limit:
+            raise Conflict(f"the ticket already has {limit} files", code="too_many_attachments")
+        return ticket
+
+
+def _visible_files(principal: Principal) -> Select[tuple[Attachment]]:
+    """The caller's organization's files, less the internal ones for a customer. Ticket
+    visibility is checked on its own (``get_visible_ticket_or_404``, ``can_view_ticket``)."""
+    query = scoped(Attachment, principal)
+    if not is_staff(principal):
+        query = query.where(Attachment.is_internal.is_(False))
+    return query
 
 
 async def _attachable_comment(
-    session: AsyncSession, comment_id: uuid.UUID, ticket: Ticket, user: User
+    session: AsyncSession, comment_id: uuid.UUID, ticket: Ticket, principal: Principal
 ) -> Comment:
     comment = await session.get(Comment, comment_id)
     if (
         comment is None
         or comment.ticket_id != ticket.id
-        or (comment.is_internal and not is_staff(user))
+        or (comment.is_internal and not is_staff(principal))
     ):
         raise NotFound("comment not found", code="comment_not_found")
     return comment
 
 
-@dataclass(frozen=True)
-class UploadLimits:
-    max_bytes: int
-    max_per_ticket: int
-
-
-async def upload_attachment(
-    session: AsyncSession,
-    storage: AttachmentStorage,
-    limits: UploadLimits,
-    user: User,
-    ticket_id: uuid.UUID,
-    stream: AsyncIterator[bytes],
-    *,
-    content_type: str | None,
-    content_length: str | None,
-) -> Attachment:
-    """Stream one multipart upload to disk and record it with its audit entry.
-
-    Checks run before the body is read (cheap refusals) and again under a lock on the
-    ticket row when writing, since the ticket may have closed meanwhile. The file becomes
-    visible under its final name only once its row is flushed; any failure removes it.
-    """
-    boundary = multipart_boundary(content_type)
-    check_declared_length(content_length, limits.max_bytes)
-    ticket = await attachable_ticket(session, ticket_id, user, limits.max_per_ticket)
-    organization_id = ticket.organization_id
-    # End the read transaction before the (possibly long) transfer: on SQLite an open
-    # transaction holds the database's write lock.
-    await session.rollback()
-
-    attachment_id = uuid.uuid4()
-    writer = await anyio.to_thread.run_sync(
-        storage.open_writer, organization_id, ticket_id, attachment_id
-    )
-    try:
-        form = await receive_form(stream, boundary, writer, limits.max_bytes)
-        if not form.has_file:
-            raise Unprocessable("no file: send it in a field named 'file'", code="file_required")
-        if writer.size == 0:
-            raise Unprocessable("the file is empty", code="empty_file")
-        comment_id = _parse_comment_id(form)
-
-        await session.execute(select(Ticket.id).where(Ticket.id == ticket_id).with_for_update())
-        ticket = await attachable_ticket(session, ticket_id, user, limits.max_per_ticket)
-        comment = None
-        if comment_id is not None:
-            comment = await _attachable_comment(session, comment_id, ticket, user)
-        attachment = Attachment(
-            id=attachment_id,
-            organization_id=ticket.organization_id,
-            ticket_id=ticket.id,
-            comment_id=comment.id if comment else None,
-            filename=sanitize_filename(form.filename),
-            content_type=sniff_content_type(form.head),
-            claimed_content_type=form.claimed_content_type,
-            size=writer.size,
-            sha256=writer.sha256,
-            uploaded_by=user.id,
-            is_internal=bool(comment and comment.is_internal),
-        )
-        session.add(attachment)
-        session.add(_audit_entry(attachment, user))
-        await session.flush()
-        await writer.publish()
-        await session.commit()
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await writer.discard()
-            await session.rollback()
-        raise
-    log.info(
-        "attachment %s stored: ticket %s, %d bytes, %s",
-        attachment.id,
-        attachment.ticket_id,
-        attachment.size,
-        attachment.content_type,
-    )
-    return attachment
-
-
-def _audit_entry(attachment: Attachment, user: User) -> AuditLog:
+def _audit_entry(attachment: Attachment, principal: Principal) -> AuditLog:
     return AuditLog(
         organization_id=attachment.organization_id,
         ticket_id=attachment.ticket_id,
         ticket_version=None,
-        actor_id=user.id,
+        actor_id=principal.id,
         action="attachment_added",
         to_value=attachment.filename[:200],
         details={
@@ -451,138 +279,3 @@ def _audit_entry(attachment: Attachment, user: User) -> AuditLog:
         },
         is_internal=attachment.is_internal,
     )
-
-
-# --- Reading --------------------------------------------------------------------------
-
-
-async def list_attachments(
-    session: AsyncSession, ticket_id: uuid.UUID, user: User, *, limit: int, offset: int
-) -> list[Attachment]:
-    """A ticket's files the caller may see, oldest first (customers: public ones only)."""
-    ticket = await get_visible_ticket_or_404(session, ticket_id, user)
-    query = scoped(Attachment, user).where(Attachment.ticket_id == ticket.id)
-    if not is_staff(user):
-        query = query.where(Attachment.is_internal.is_(False))
-    query = query.order_by(Attachment.created_at, Attachment.id).limit(limit).offset(offset)
-    return list((await session.scalars(query)).all())
-
-
-async def get_visible_attachment(
-    session: AsyncSession, attachment_id: uuid.UUID, user: User
-) -> Attachment:
-    """The attachment if the caller may download it; 404 alike for absent, another
-    tenant's, another customer's ticket's, and (for customers) internal files."""
-    attachment = (
-        await session.execute(scoped(Attachment, user).where(Attachment.id == attachment_id))
-    ).scalar_one_or_none()
-    if attachment is not None and (is_staff(user) or not attachment.is_internal):
-        ticket = await session.get(Ticket, attachment.ticket_id)
-        if ticket is not None and can_view_ticket(user, ticket):
-            return attachment
-    raise NotFound("attachment not found", code="attachment_not_found")
-
-
-# --- Store verification ---------------------------------------------------------------
-
-
-@dataclass
-class VerifyReport:
-    """What `desk attachments verify` found."""
-
-    checked: int = 0
-    bytes_checked: int = 0
-    mismatched: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    orphans: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not (self.mismatched or self.missing or self.orphans)
-
-
-ProgressFn = Callable[[int, int, int], None]  # (files checked, files in total, bytes checked)
-VERIFY_PAGE = 500
-PROGRESS_EVERY_SECONDS = 2.0
-
-
-async def verify_store(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    storage: AttachmentStorage,
-    *,
-    organization_id: uuid.UUID | None = None,
-    progress: ProgressFn | None = None,
-) -> VerifyReport:
-    """Re-hash every stored file against its row; find rows without files and files
-    without rows. Rows are read in short pages so no transaction (or SQLite write lock)
-    lasts while files are hashed."""
-    report = VerifyReport()
-    base = select(Attachment)
-    if organization_id:
-        base = base.where(Attachment.organization_id == organization_id)
-    async with sessionmaker() as session:
-        total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    known: set[Path] = set()
-    last_report = time.monotonic()
-    after: uuid.UUID | None = None
-    while True:
-        page = base.order_by(Attachment.id).limit(VERIFY_PAGE)
-        if after is not None:
-            page = page.where(Attachment.id > after)
-        async with sessionmaker() as session:
-            rows = list((await session.scalars(page)).all())
-        if not rows:
-            break
-        after = rows[-1].id
-        for row in rows:
-            path = storage.path(row.organization_id, row.ticket_id, row.id)
-            known.add(path)
-            await _verify_one(report, row, path)
-            if progress and time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
-                progress(report.checked, total, report.bytes_checked)
-                last_report = time.monotonic()
-    await _find_orphans(sessionmaker, storage, organization_id, known, report)
-    if progress:
-        progress(report.checked, total, report.bytes_checked)
-    return report
-
-
-async def _verify_one(report: VerifyReport, row: Attachment, path: Path) -> None:
-    report.checked += 1
-    try:
-        size, digest = await anyio.to_thread.run_sync(hash_file, path)
-    except FileNotFoundError:
-        report.missing.append(f"{row.id} {path}")
-        return
-    report.bytes_checked += size
-    if size != row.size or digest != row.sha256:
-        report.mismatched.append(
-            f"{row.id} {path}: expected {row.size} bytes sha256 {row.sha256}, "
-            f"found {size} bytes sha256 {digest}"
-        )
-
-
-async def _find_orphans(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    storage: AttachmentStorage,
-    organization_id: uuid.UUID | None,
-    known: set[Path],
-    report: VerifyReport,
-) -> None:
-    candidates = await anyio.to_thread.run_sync(
-        lambda: [
-            stored
-            for stored in storage.walk(organization_id)
-            if stored.path not in known and (not stored.is_temp or is_stale_temp(stored))
-        ]
-    )
-    # A file published after its page was read has a row by now: look again before blaming.
-    ids = [c.attachment_id for c in candidates if c.attachment_id]
-    rows: set[Path] = set()
-    for start in range(0, len(ids), VERIFY_PAGE):
-        async with sessionmaker() as session:
-            found = await session.scalars(
-                select(Attachment).where(Attachment.id.in_(ids[start : start + VERIFY_PAGE]))
-            )
-            rows |= {storage.path(r.organization_id, r.ticket_id, r.id) for r in found}
-    report.orphans.extend(str(c.path) for c in candidates if c.path not in rows)
