@@ -12,6 +12,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.auth.models import User
+from desk.auth.principal import Principal
 from desk.auth.security import decode_access_token
 from desk.enums import Role
 from desk.errors import Forbidden, NotFound, Unauthorized
@@ -65,13 +66,13 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
 AdminUser = Annotated[User, Depends(require_roles(Role.ADMIN))]
 
 
-def scoped(model: type[T], user: User) -> Select[tuple[T]]:
+def scoped(model: type[T], user: Principal) -> Select[tuple[T]]:
     """``SELECT model`` already filtered to the caller's organization."""
     return select(model).where(model.organization_id == user.organization_id)  # type: ignore[attr-defined]
 
 
 async def get_scoped_or_404(
-    session: AsyncSession, model: type[T], object_id: uuid.UUID, user: User, *, what: str = ""
+    session: AsyncSession, model: type[T], object_id: uuid.UUID, user: Principal, *, what: str = ""
 ) -> T:
     """The caller's organization's ``model`` row with this id; another tenant's is a 404."""
     row = (
