@@ -14,31 +14,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from desk import metrics
 from desk.auth.models import User
-from desk.db.insert import insert_on_conflict
-from desk.db.types import utcnow
 from desk.notifications.contracts import SlaNotice
+from desk.notifications.deliveries import FAILED, PENDING
 from desk.notifications.email import (
     METRIC_LABELS,
-    EmailContent,
+    SENT,
     EmailDeliveryError,
+    EmailOutcome,
     email_enabled,
     render_sla_email,
-    send_email,
+    send_once,
     ticket_url,
 )
-from desk.notifications.models import EmailDelivery
 from desk.notifications.service import (
     SLA_BREACH,
     SLA_WARNING,
@@ -53,16 +50,8 @@ log = logging.getLogger("desk.notifications")
 
 # Emails go out one per recipient (each has its own delivery record); this many at once.
 EMAIL_CONCURRENCY = 5
-EMAIL_PENDING, EMAIL_SENT, EMAIL_FAILED = "pending", "sent", "failed"
 ERROR_EMAIL_REJECTED = "EmailRejected"
 ERROR_INVALID_NOTICE = "InvalidNotice"
-
-
-@dataclass(frozen=True)
-class _EmailOutcome:
-    status: str  # sent | failed (refused for good) | pending (a retry may succeed)
-    attempted: bool  # whether this attempt talked to the SMTP server
-    error: str | None = None
 
 
 class NotificationActivities:
@@ -131,13 +120,20 @@ class NotificationActivities:
         )
         limit = asyncio.Semaphore(EMAIL_CONCURRENCY)
 
-        async def one(user: User) -> _EmailOutcome:
+        async def one(user: User) -> EmailOutcome:
             async with limit:
-                return await self._email_one(notice, user, content)
+                return await send_once(
+                    self._settings,
+                    self._sessionmaker,
+                    organization_id=notice.organization_id,
+                    key=f"{notice.dedupe_key}:{user.id}",
+                    to=user.email,
+                    content=content,
+                )
 
         outcomes = await asyncio.gather(*(one(user) for user in recipients))
-        to_retry = [o.error for o in outcomes if o.status == EMAIL_PENDING]
-        rejected = [o.error for o in outcomes if o.status == EMAIL_FAILED]
+        to_retry = [o.error for o in outcomes if o.status == PENDING]
+        rejected = [o.error for o in outcomes if o.status == FAILED]
         if to_retry:
             raise EmailDeliveryError(
                 f"{len(to_retry)} of {len(outcomes)} SLA emails to retry: "
@@ -150,69 +146,7 @@ class NotificationActivities:
                 type=ERROR_EMAIL_REJECTED,
                 non_retryable=True,
             )
-        return sum(o.status == EMAIL_SENT and o.attempted for o in outcomes)
-
-    async def _email_one(
-        self, notice: SlaNotice, user: User, content: EmailContent
-    ) -> _EmailOutcome:
-        key = f"{notice.dedupe_key}:{user.id}"
-        status, last_error = await self._claim_email(notice, key, user.email, content.subject)
-        if status != EMAIL_PENDING:  # an earlier attempt settled it
-            return _EmailOutcome(status, attempted=False, error=last_error)
-        # No transaction is open while the SMTP server is talked to.
-        try:
-            await send_email(
-                self._settings, to=[user.email], subject=content.subject, body=content.body
-            )
-        except EmailDeliveryError as exc:
-            error = f"{user.email}: {exc}"
-            status = EMAIL_FAILED if exc.permanent else EMAIL_PENDING
-            await self._settle_email(key, status, error=error)
-            metrics.NOTIFICATION_DELIVERY_FAILURES.labels(channel="email").inc()
-            log.warning("SLA email %s not sent (%s)", key, error)
-            return _EmailOutcome(status, attempted=True, error=error)
-        await self._settle_email(key, EMAIL_SENT)
-        return _EmailOutcome(EMAIL_SENT, attempted=True)
-
-    async def _claim_email(
-        self, notice: SlaNotice, key: str, recipient: str, subject: str
-    ) -> tuple[str, str | None]:
-        """Record an attempt to email ``recipient``; returns the record's status before it
-        (``pending``: send now) and its last error."""
-        async with self._sessionmaker() as session, session.begin():
-            await session.execute(
-                insert_on_conflict(session, EmailDelivery)
-                .values(
-                    id=uuid.uuid4(),
-                    organization_id=uuid.UUID(notice.organization_id),
-                    dedupe_key=key,
-                    recipient=recipient,
-                    subject=subject[:300],
-                    status=EMAIL_PENDING,
-                    attempts=0,
-                    created_at=utcnow(),
-                )
-                .on_conflict_do_nothing(index_elements=[EmailDelivery.dedupe_key])
-            )
-            query = select(EmailDelivery).where(EmailDelivery.dedupe_key == key).with_for_update()
-            record = (await session.execute(query)).scalar_one()
-            if record.status == EMAIL_PENDING:
-                record.attempts += 1
-                record.recipient = recipient  # the user's address may have changed since
-            return record.status, record.last_error
-
-    async def _settle_email(self, key: str, status: str, *, error: str | None = None) -> None:
-        values: dict[str, Any] = {"status": status}
-        if error is not None:
-            values["last_error"] = error[:2000]
-        if status == EMAIL_SENT:
-            values["sent_at"] = utcnow()
-        async with self._sessionmaker() as session, session.begin():
-            await session.execute(
-                update(EmailDelivery)
-                .where(EmailDelivery.dedupe_key == key, EmailDelivery.status == EMAIL_PENDING)
-                .values(**values)
-            )
+        return sum(o.status == SENT and o.attempted for o in outcomes)
 
     # --- Webhooks -------------------------------------------------------------------
 

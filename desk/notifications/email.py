@@ -1,4 +1,5 @@
-"""Email over SMTP (aiosmtplib) when ``DESK_SMTP_HOST`` is set, and the SLA email text."""
+"""Email over SMTP (aiosmtplib) when ``DESK_SMTP_HOST`` is set, sent at most once per
+delivery record, and the SLA email text."""
 
 from __future__ import annotations
 
@@ -12,13 +13,20 @@ from email.utils import format_datetime, make_msgid
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from desk import metrics
+from desk.db.types import utcnow
+from desk.notifications import deliveries
+from desk.notifications.deliveries import FAILED, PENDING
+from desk.notifications.models import EmailDelivery
 from desk.settings import Settings
 
 log = logging.getLogger("desk.email")
 
 SMTP_COMMAND_TIMEOUT_SECONDS = 10.0  # each connect / command / reply
 SMTP_TOTAL_TIMEOUT_SECONDS = 30.0  # the whole conversation
+SENT = "sent"  # the other outcomes: deliveries.PENDING and deliveries.FAILED
 
 METRIC_LABELS = {
     "accept": "acceptance",
@@ -155,3 +163,47 @@ async def send_email(settings: Settings, *, to: list[str], subject: str, body: s
     if refused:
         # Partly delivered: a retry would duplicate it for the accepted recipients.
         log.warning("SMTP refused some recipients: %s", sorted(refused))
+
+
+@dataclass(frozen=True)
+class EmailOutcome:
+    status: str  # sent | failed (refused for good) | pending (a retry may succeed)
+    attempted: bool  # whether this attempt talked to the SMTP server
+    error: str | None = None
+
+
+async def send_once(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    organization_id: uuid.UUID | str,
+    key: str,
+    to: str,
+    content: EmailContent,
+) -> EmailOutcome:
+    """Email ``content`` to the address ``to`` unless an earlier attempt recorded under
+    ``key`` settled it; returns how this attempt, or the one that settled it, ended."""
+    record = await deliveries.claim(
+        sessionmaker,
+        EmailDelivery,
+        key,
+        values={
+            "organization_id": uuid.UUID(str(organization_id)),
+            "recipient": to,
+            "subject": content.subject[:300],
+        },
+        current={"recipient": to},  # the user's address may have changed since
+    )
+    if record.status != PENDING:
+        return EmailOutcome(record.status, attempted=False, error=record.last_error)
+    try:
+        await send_email(settings, to=[to], subject=content.subject, body=content.body)
+    except EmailDeliveryError as exc:
+        error = f"{to}: {exc}"
+        status = FAILED if exc.permanent else PENDING
+        await deliveries.settle(sessionmaker, EmailDelivery, key, status, error=error)
+        metrics.NOTIFICATION_DELIVERY_FAILURES.labels(channel="email").inc()
+        log.warning("email %s not sent (%s)", key, error)
+        return EmailOutcome(status, attempted=True, error=error)
+    await deliveries.settle(sessionmaker, EmailDelivery, key, SENT, sent_at=utcnow())
+    return EmailOutcome(SENT, attempted=True)
