@@ -1,8 +1,7 @@
 """SLA announcements of the ticket workflow by email and webhooks, one activity per channel
-so that a failing channel never holds up another; the in-app notifications are written by
-the projection, or by ``notify_in_app`` for histories from before that. Each activity
-checks the notice, hands it to ``desk.notifications`` and tells Temporal which failures no
-retry can fix.
+so that a failing channel never holds up another (the in-app notifications are written by
+the projection). Each activity checks the notice, hands it to ``desk.notifications`` and
+tells Temporal which failures no retry can fix.
 
 Every activity is idempotent under Temporal's retries: what it sends is keyed by the
 notice's ``dedupe_key`` (per recipient or per webhook), so a retry mails or posts only what
@@ -22,13 +21,7 @@ from temporalio.exceptions import ApplicationError
 from desk.notifications.contracts import SlaNotice
 from desk.notifications.deliveries import FAILED, PENDING
 from desk.notifications.email import SENT, EmailDeliveryError
-from desk.notifications.sla_notices import (
-    check_notice,
-    count_announced,
-    email_notice,
-    record_in_app,
-    webhook_payload,
-)
+from desk.notifications.sla_notices import check_notice, email_notice, webhook_payload
 from desk.notifications.webhooks import DEFAULT_TIMEOUT, DELIVERED, deliver_event
 from desk.settings import Settings
 
@@ -57,21 +50,6 @@ class NotificationActivities:
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
         return self._http
-
-    @activity.defn(name="notify_in_app")
-    async def notify_in_app(self, notice: SlaNotice) -> int:
-        """One in-app notification per recipient, in one transaction; returns how many rows
-        this attempt inserted (0 when an earlier attempt had inserted them all).
-
-        Tickets now write their in-app notices with the projection (``project_ticket``);
-        this activity serves workflows whose histories scheduled it.
-        """
-        _check(notice)
-        async with self._sessionmaker() as session, session.begin():
-            inserted = await record_in_app(session, notice)
-        if inserted:
-            count_announced(notice)
-        return inserted
 
     @activity.defn(name="notify_email")
     async def notify_email(self, notice: SlaNotice) -> int:
