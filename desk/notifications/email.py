@@ -58,11 +58,17 @@ class EmailContent:
     body: str
 
 
-def _one_line(text: str) -> str:
+def metric_label(metric: str) -> str:
+    """How notices name an SLA metric, e.g. ``first response``."""
+    return METRIC_LABELS.get(metric, metric.replace("_", " "))
+
+
+def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _format_due(due_at: datetime, display_timezone: str | None) -> str:
+def format_due(due_at: datetime, display_timezone: str | None = None) -> str:
+    """``2026-03-02 16:00 UTC``, with the local time in ``display_timezone`` beside it."""
     utc = due_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     if not display_timezone or display_timezone == "UTC":
         return utc
@@ -88,9 +94,9 @@ def render_sla_email(
     """
     if due_at.tzinfo is None:
         raise ValueError("due_at must be timezone-aware")
-    label = METRIC_LABELS.get(metric, metric.replace("_", " "))
-    subject_line = _one_line(ticket_subject)
-    due = _format_due(due_at, display_timezone)
+    label = metric_label(metric)
+    subject_line = one_line(ticket_subject)
+    due = format_due(due_at, display_timezone)
     breached = kind == "SLA_BREACHED"
     if breached:
         subject = f"[SLA breached] #{ticket_number} {subject_line}: {label} overdue"
@@ -116,7 +122,7 @@ def _message(settings: Settings, to: list[str], subject: str, body: str) -> Emai
     message = EmailMessage()
     message["From"] = settings.smtp_from
     message["To"] = ", ".join(to)
-    message["Subject"] = _one_line(subject)
+    message["Subject"] = one_line(subject)
     message["Date"] = format_datetime(datetime.now(UTC))
     domain = settings.smtp_from.rpartition("@")[2] or "atum-desk"
     message["Message-ID"] = make_msgid(domain=domain)

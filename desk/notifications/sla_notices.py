@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,9 +16,11 @@ from desk import metrics
 from desk.auth.models import User
 from desk.notifications.contracts import SlaNotice
 from desk.notifications.email import (
-    METRIC_LABELS,
     EmailOutcome,
     email_enabled,
+    format_due,
+    metric_label,
+    one_line,
     render_sla_email,
     send_once,
     ticket_url,
@@ -88,12 +89,13 @@ def count_announced(notice: SlaNotice) -> None:
 def _title(notice: SlaNotice) -> str:
     """E.g. ``SLA breached: #42 Login issue (resolution)``."""
     what = "SLA breached" if notice.kind == SLA_BREACH else "SLA warning"
-    subject = " ".join(notice.ticket_subject.split())
-    return f"{what}: #{notice.ticket_number} {subject} ({_label(notice)})"
+    subject = one_line(notice.ticket_subject)
+    return f"{what}: #{notice.ticket_number} {subject} ({metric_label(notice.metric)})"
 
 
 def _body(notice: SlaNotice) -> str:
-    label, number, due = _label(notice), notice.ticket_number, _due(notice.due_at)
+    label, number = metric_label(notice.metric), notice.ticket_number
+    due = format_due(notice.due_at)
     if notice.kind == SLA_BREACH:
         return f"The {label} target of ticket #{number} was breached: it was due {due}."
     return f"The {label} target of ticket #{number} is due {due}."
@@ -107,14 +109,6 @@ def _data(notice: SlaNotice) -> dict[str, Any]:
         "kind": notice.kind,
         "due_at": notice.due_at.isoformat(),
     }
-
-
-def _label(notice: SlaNotice) -> str:
-    return METRIC_LABELS.get(notice.metric, notice.metric.replace("_", " "))
-
-
-def _due(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # --- Email and webhooks ---------------------------------------------------------------
