@@ -20,7 +20,6 @@ def build_activities(
     notifications = NotificationActivities(settings, sessionmaker)
     return [
         tickets.project_ticket,
-        notifications.notify_in_app,
         notifications.notify_email,
         notifications.notify_webhooks,
     ]

@@ -1,68 +1,34 @@
-"""SLA announcements of the ticket workflow: email and webhooks, one activity per channel
-so that a failing channel never holds up another; the in-app notifications are written by
-the projection (``record_in_app``, in the breach's own transaction), or by ``notify_in_app``
-for histories from before that.
+"""SLA announcements of the ticket workflow by email and webhooks, one activity per channel
+so that a failing channel never holds up another (the in-app notifications are written by
+the projection). Each activity checks the notice, hands it to ``desk.notifications`` and
+tells Temporal which failures no retry can fix.
 
-Every activity is idempotent under Temporal's retries: what it writes or sends is keyed by
-the notice's ``dedupe_key`` (per recipient or per webhook), so a retry inserts, mails or
-posts only what an earlier attempt did not settle. Email and webhooks are at least once: a
-worker killed between the send and its record re-sends on the retry.
+Every activity is idempotent under Temporal's retries: what it sends is keyed by the
+notice's ``dedupe_key`` (per recipient or per webhook), so a retry mails or posts only what
+an earlier attempt did not settle. Email and webhooks are at least once: a worker killed
+between the send and its record re-sends on the retry.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 import httpx
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from desk import metrics
-from desk.auth.models import User
-from desk.db.insert import insert_on_conflict
-from desk.db.types import utcnow
 from desk.notifications.contracts import SlaNotice
-from desk.notifications.email import (
-    METRIC_LABELS,
-    EmailContent,
-    EmailDeliveryError,
-    email_enabled,
-    render_sla_email,
-    send_email,
-    ticket_url,
-)
-from desk.notifications.models import EmailDelivery
-from desk.notifications.service import (
-    SLA_BREACH,
-    SLA_WARNING,
-    check_dedupe_key,
-    notify_users,
-    sla_recipients,
-)
+from desk.notifications.deliveries import FAILED, PENDING
+from desk.notifications.email import SENT, EmailDeliveryError
+from desk.notifications.sla_notices import check_notice, email_notice, webhook_payload
 from desk.notifications.webhooks import DEFAULT_TIMEOUT, DELIVERED, deliver_event
 from desk.settings import Settings
 
 log = logging.getLogger("desk.notifications")
 
-# Emails go out one per recipient (each has its own delivery record); this many at once.
-EMAIL_CONCURRENCY = 5
-EMAIL_PENDING, EMAIL_SENT, EMAIL_FAILED = "pending", "sent", "failed"
 ERROR_EMAIL_REJECTED = "EmailRejected"
 ERROR_INVALID_NOTICE = "InvalidNotice"
-
-
-@dataclass(frozen=True)
-class _EmailOutcome:
-    status: str  # sent | failed (refused for good) | pending (a retry may succeed)
-    attempted: bool  # whether this attempt talked to the SMTP server
-    error: str | None = None
 
 
 class NotificationActivities:
@@ -85,25 +51,6 @@ class NotificationActivities:
             self._http = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
         return self._http
 
-    # --- In-app ---------------------------------------------------------------------
-
-    @activity.defn(name="notify_in_app")
-    async def notify_in_app(self, notice: SlaNotice) -> int:
-        """One in-app notification per recipient, in one transaction; returns how many rows
-        this attempt inserted (0 when an earlier attempt had inserted them all).
-
-        Tickets now write their in-app notices with the projection (``project_ticket``);
-        this activity serves workflows whose histories scheduled it.
-        """
-        _check(notice)
-        async with self._sessionmaker() as session, session.begin():
-            inserted = await record_in_app(session, notice)
-        if inserted:
-            count_announced(notice)
-        return inserted
-
-    # --- Email ----------------------------------------------------------------------
-
     @activity.defn(name="notify_email")
     async def notify_email(self, notice: SlaNotice) -> int:
         """Email each recipient once; returns how many emails this attempt sent.
@@ -114,30 +61,9 @@ class NotificationActivities:
         sent first).
         """
         _check(notice)
-        if not email_enabled(self._settings):
-            return 0
-        async with self._sessionmaker() as session:
-            recipients = await sla_recipients(
-                session, notice.organization_id, notice.kind, notice.assignee_id
-            )
-        content = render_sla_email(
-            public_base_url=self._settings.public_base_url,
-            ticket_id=notice.ticket_id,
-            ticket_number=notice.ticket_number,
-            ticket_subject=notice.ticket_subject,
-            metric=notice.metric,
-            kind=notice.event,
-            due_at=notice.due_at,
-        )
-        limit = asyncio.Semaphore(EMAIL_CONCURRENCY)
-
-        async def one(user: User) -> _EmailOutcome:
-            async with limit:
-                return await self._email_one(notice, user, content)
-
-        outcomes = await asyncio.gather(*(one(user) for user in recipients))
-        to_retry = [o.error for o in outcomes if o.status == EMAIL_PENDING]
-        rejected = [o.error for o in outcomes if o.status == EMAIL_FAILED]
+        outcomes = await email_notice(self._settings, self._sessionmaker, notice)
+        to_retry = [o.error for o in outcomes if o.status == PENDING]
+        rejected = [o.error for o in outcomes if o.status == FAILED]
         if to_retry:
             raise EmailDeliveryError(
                 f"{len(to_retry)} of {len(outcomes)} SLA emails to retry: "
@@ -150,71 +76,7 @@ class NotificationActivities:
                 type=ERROR_EMAIL_REJECTED,
                 non_retryable=True,
             )
-        return sum(o.status == EMAIL_SENT and o.attempted for o in outcomes)
-
-    async def _email_one(
-        self, notice: SlaNotice, user: User, content: EmailContent
-    ) -> _EmailOutcome:
-        key = f"{notice.dedupe_key}:{user.id}"
-        status, last_error = await self._claim_email(notice, key, user.email, content.subject)
-        if status != EMAIL_PENDING:  # an earlier attempt settled it
-            return _EmailOutcome(status, attempted=False, error=last_error)
-        # No transaction is open while the SMTP server is talked to.
-        try:
-            await send_email(
-                self._settings, to=[user.email], subject=content.subject, body=content.body
-            )
-        except EmailDeliveryError as exc:
-            error = f"{user.email}: {exc}"
-            status = EMAIL_FAILED if exc.permanent else EMAIL_PENDING
-            await self._settle_email(key, status, error=error)
-            metrics.NOTIFICATION_DELIVERY_FAILURES.labels(channel="email").inc()
-            log.warning("SLA email %s not sent (%s)", key, error)
-            return _EmailOutcome(status, attempted=True, error=error)
-        await self._settle_email(key, EMAIL_SENT)
-        return _EmailOutcome(EMAIL_SENT, attempted=True)
-
-    async def _claim_email(
-        self, notice: SlaNotice, key: str, recipient: str, subject: str
-    ) -> tuple[str, str | None]:
-        """Record an attempt to email ``recipient``; returns the record's status before it
-        (``pending``: send now) and its last error."""
-        async with self._sessionmaker() as session, session.begin():
-            await session.execute(
-                insert_on_conflict(session, EmailDelivery)
-                .values(
-                    id=uuid.uuid4(),
-                    organization_id=uuid.UUID(notice.organization_id),
-                    dedupe_key=key,
-                    recipient=recipient,
-                    subject=subject[:300],
-                    status=EMAIL_PENDING,
-                    attempts=0,
-                    created_at=utcnow(),
-                )
-                .on_conflict_do_nothing(index_elements=[EmailDelivery.dedupe_key])
-            )
-            query = select(EmailDelivery).where(EmailDelivery.dedupe_key == key).with_for_update()
-            record = (await session.execute(query)).scalar_one()
-            if record.status == EMAIL_PENDING:
-                record.attempts += 1
-                record.recipient = recipient  # the user's address may have changed since
-            return record.status, record.last_error
-
-    async def _settle_email(self, key: str, status: str, *, error: str | None = None) -> None:
-        values: dict[str, Any] = {"status": status}
-        if error is not None:
-            values["last_error"] = error[:2000]
-        if status == EMAIL_SENT:
-            values["sent_at"] = utcnow()
-        async with self._sessionmaker() as session, session.begin():
-            await session.execute(
-                update(EmailDelivery)
-                .where(EmailDelivery.dedupe_key == key, EmailDelivery.status == EMAIL_PENDING)
-                .values(**values)
-            )
-
-    # --- Webhooks -------------------------------------------------------------------
+        return sum(o.status == SENT and o.attempted for o in outcomes)
 
     @activity.defn(name="notify_webhooks")
     async def notify_webhooks(self, notice: SlaNotice) -> int:
@@ -231,7 +93,7 @@ class NotificationActivities:
             self._sessionmaker,
             organization_id=notice.organization_id,
             event=notice.event,
-            payload=self._webhook_payload(notice),
+            payload=webhook_payload(notice, self._settings.public_base_url),
             dedupe_key=notice.dedupe_key,
             allow_private_targets=self._settings.webhook_allow_private_targets,
         )
@@ -245,99 +107,12 @@ class NotificationActivities:
                 )
         return sum(r.sent and r.status == DELIVERED for r in results)
 
-    def _webhook_payload(self, notice: SlaNotice) -> dict[str, Any]:
-        """The event's ``data`` (the same on every attempt, so retries post the same body)."""
-        return {
-            "event": notice.event,
-            "ticket": {
-                "id": notice.ticket_id,
-                "number": notice.ticket_number,
-                "subject": notice.ticket_subject,
-                "priority": notice.priority,
-                "url": ticket_url(self._settings.public_base_url, notice.ticket_id),
-            },
-            "metric": notice.metric,
-            "kind": notice.kind,
-            "at": notice.at.isoformat(),
-            "due_at": notice.due_at.isoformat(),
-            "target_seconds": notice.target_seconds,
-        }
-
 
 def _check(notice: SlaNotice) -> None:
     """A malformed notice is a bug no retry can fix: fail it for good."""
     try:
-        if notice.kind not in (SLA_WARNING, SLA_BREACH):
-            raise ValueError(f"unknown kind {notice.kind!r}")
-        check_dedupe_key(notice.dedupe_key)
-        uuid.UUID(notice.organization_id)
-        uuid.UUID(notice.ticket_id)
-        if notice.assignee_id is not None:
-            uuid.UUID(notice.assignee_id)
-        if notice.due_at.tzinfo is None:
-            raise ValueError("due_at must be timezone-aware")
+        check_notice(notice)
     except ValueError as exc:
         raise ApplicationError(
             f"invalid SLA notice: {exc}", type=ERROR_INVALID_NOTICE, non_retryable=True
         ) from exc
-
-
-def _label(notice: SlaNotice) -> str:
-    return METRIC_LABELS.get(notice.metric, notice.metric.replace("_", " "))
-
-
-def _due(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-async def record_in_app(session: AsyncSession, notice: SlaNotice) -> int:
-    """One in-app notification per recipient of ``notice``, in the session's transaction;
-    returns how many were inserted (0 when they all exist already)."""
-    recipients = await sla_recipients(
-        session, notice.organization_id, notice.kind, notice.assignee_id
-    )
-    inserted = await notify_users(
-        session,
-        organization_id=notice.organization_id,
-        user_ids=[user.id for user in recipients],
-        ticket_id=notice.ticket_id,
-        kind=notice.event,
-        title=_title(notice),
-        body=_body(notice),
-        data=_data(notice),
-        dedupe_key=notice.dedupe_key,
-    )
-    if not recipients:
-        log.warning("SLA %s of ticket %s: nobody to notify", notice.kind, notice.ticket_id)
-    return len(inserted)
-
-
-def count_announced(notice: SlaNotice) -> None:
-    """Count a warning or breach once: when its notifications were first inserted (a retry
-    that inserts nothing is no new event)."""
-    counter = metrics.SLA_BREACHES if notice.kind == SLA_BREACH else metrics.SLA_WARNINGS
-    counter.inc()
-
-
-def _title(notice: SlaNotice) -> str:
-    """E.g. ``SLA breached: #42 Login issue (resolution)``."""
-    what = "SLA breached" if notice.kind == SLA_BREACH else "SLA warning"
-    subject = " ".join(notice.ticket_subject.split())
-    return f"{what}: #{notice.ticket_number} {subject} ({_label(notice)})"
-
-
-def _body(notice: SlaNotice) -> str:
-    label, number, due = _label(notice), notice.ticket_number, _due(notice.due_at)
-    if notice.kind == SLA_BREACH:
-        return f"The {label} target of ticket #{number} was breached: it was due {due}."
-    return f"The {label} target of ticket #{number} is due {due}."
-
-
-def _data(notice: SlaNotice) -> dict[str, Any]:
-    return {
-        "ticket_id": notice.ticket_id,
-        "ticket_number": notice.ticket_number,
-        "metric": notice.metric,
-        "kind": notice.kind,
-        "due_at": notice.due_at.isoformat(),
-    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.notifications import count_announced, record_in_app
+from desk.notifications.sla_notices import count_announced, record_in_app
 from desk.tickets.contracts import ProjectionBatch
 from desk.tickets.projection import write_projection
 

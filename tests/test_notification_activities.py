@@ -1,5 +1,6 @@
-"""The SLA notification activities, run for real (ActivityEnvironment) against the test
-database, a real SMTP server (aiosmtpd) and a real, signature-checking HTTP receiver."""
+"""SLA notices: their in-app notifications, and the email and webhook activities run for
+real (ActivityEnvironment) against the test database, a real SMTP server (aiosmtpd) and a
+real, signature-checking HTTP receiver."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from desk.notifications.contracts import SlaNotice
 from desk.notifications.email import EmailDeliveryError
 from desk.notifications.models import EmailDelivery, Notification, WebhookDelivery
 from desk.notifications.service import sla_recipients
+from desk.notifications.sla_notices import count_announced, record_in_app
 from desk.notifications.webhooks import RetryableDeliveryError, delivery_key
 from tests.test_attachments import make_ticket
 from tests.test_email import Inbox, SmtpServer, _closed_port
@@ -168,10 +170,19 @@ async def test_breach_goes_to_every_active_manager_of_the_organization_only(worl
         await sla_recipients(session, org.id, "breached", None)
 
 
-# --- In-app -----------------------------------------------------------------------------
+# --- In-app (written by the projection) ------------------------------------------------
 
 
-async def test_notify_in_app_breach_notifies_each_manager_once(world, sessionmaker, acts, run):
+async def _record_in_app(sessionmaker, notice: SlaNotice) -> int:
+    """What the projection does with a notice: record it, and count it if it was new."""
+    async with sessionmaker() as session, session.begin():
+        inserted = await record_in_app(session, notice)
+    if inserted:
+        count_announced(notice)
+    return inserted
+
+
+async def test_a_breach_notifies_each_manager_in_app_once(world, sessionmaker):
     org, other = await world.org(), await world.org()
     managers, agent = await _staff(world, org)
     await world.user(other, Role.MANAGER)
@@ -179,8 +190,8 @@ async def test_notify_in_app_breach_notifies_each_manager_once(world, sessionmak
     notice = _notice(ticket, kind="breach", metric="first_response", assignee=agent)
     breaches = _counter("desk_sla_breaches_total")
 
-    assert await run(acts.notify_in_app, notice) == 2
-    assert await run(acts.notify_in_app, notice) == 0  # a retry
+    assert await _record_in_app(sessionmaker, notice) == 2
+    assert await _record_in_app(sessionmaker, notice) == 0  # a retry
 
     rows = await _notifications(sessionmaker, ticket)
     assert sorted(n.user_id for n in rows) == sorted(m.id for m in managers)
@@ -203,29 +214,32 @@ async def test_notify_in_app_breach_notifies_each_manager_once(world, sessionmak
     assert _counter("desk_sla_breaches_total") == breaches + 1
 
 
-async def test_notify_in_app_warning_goes_to_the_assignee(world, sessionmaker, acts, run):
+async def test_a_warning_notifies_the_assignee_in_app(world, sessionmaker):
     org = await world.org()
     _managers, agent = await _staff(world, org)
     ticket = await _ticket(world, sessionmaker, org)
     notice = _notice(ticket, kind="warning", assignee=agent)
     warnings = _counter("desk_sla_warnings_total")
 
-    assert await run(acts.notify_in_app, notice) == 1
-    assert await run(acts.notify_in_app, notice) == 0
+    assert await _record_in_app(sessionmaker, notice) == 1
+    assert await _record_in_app(sessionmaker, notice) == 0
 
     [row] = await _notifications(sessionmaker, ticket)
     assert row.user_id == agent.id and row.kind == "SLA_WARNING"
     assert row.title == f"SLA warning: #{ticket.number} Printer on fire (resolution)"
+    assert (
+        row.body == f"The resolution target of ticket #{ticket.number} is due 2026-03-02 16:00 UTC."
+    )
     assert _counter("desk_sla_warnings_total") == warnings + 1
 
 
-async def test_a_new_cycle_is_a_new_notification(world, sessionmaker, acts, run):
+async def test_a_new_cycle_is_a_new_notification(world, sessionmaker):
     org = await world.org()
     [manager] = [await world.user(org, Role.MANAGER)]
     ticket = await _ticket(world, sessionmaker, org)
 
-    assert await run(acts.notify_in_app, _notice(ticket, cycle=1)) == 1
-    assert await run(acts.notify_in_app, _notice(ticket, cycle=2)) == 1
+    assert await _record_in_app(sessionmaker, _notice(ticket, cycle=1)) == 1
+    assert await _record_in_app(sessionmaker, _notice(ticket, cycle=2)) == 1
 
     assert [n.user_id for n in await _notifications(sessionmaker, ticket)] == [manager.id] * 2
 
@@ -237,10 +251,11 @@ async def test_a_malformed_notice_fails_for_good(world, sessionmaker, acts, run)
     naive = _notice(ticket)
     naive.due_at = naive.due_at.replace(tzinfo=None)
 
-    for notice, channel in [(bad_kind, acts.notify_in_app), (naive, acts.notify_email)]:
-        with pytest.raises(ApplicationError) as caught:
-            await run(channel, notice)
-        assert caught.value.type == "InvalidNotice" and caught.value.non_retryable
+    for notice in (bad_kind, naive):
+        for channel in (acts.notify_email, acts.notify_webhooks):
+            with pytest.raises(ApplicationError) as caught:
+                await run(channel, notice)
+            assert caught.value.type == "InvalidNotice" and caught.value.non_retryable
 
 
 # --- Email ------------------------------------------------------------------------------
@@ -474,7 +489,8 @@ def test_the_worker_registers_the_channels_under_the_names_the_workflow_calls(
     activities = build_activities(settings, sessionmaker)
     names = [getattr(fn, "__temporal_activity_definition").name for fn in activities]
 
-    assert {"notify_in_app", "notify_email", "notify_webhooks"} <= set(names)
+    # In-app notices have no activity: the projection writes them.
+    assert {n for n in names if n.startswith("notify_")} == {"notify_email", "notify_webhooks"}
 
 
 async def test_a_notice_survives_temporals_json_converter():

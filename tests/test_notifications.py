@@ -1,4 +1,5 @@
-"""In-app notifications: idempotent fan-out, managers, the caller's list and marking read."""
+"""In-app notifications: idempotent fan-out, managers, the caller's list and marking read;
+and the delivery records of emails and webhook events."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from desk.enums import Role
-from desk.notifications.models import Notification
+from desk.notifications import deliveries
+from desk.notifications.models import EmailDelivery, Notification, Webhook, WebhookDelivery
 from desk.notifications.service import active_managers, notify_users
 
 NOTIFICATIONS = "/api/v1/notifications"
@@ -47,6 +49,53 @@ async def _rows_with_key(sessionmaker, prefix: str) -> list[Notification]:
     async with sessionmaker() as session:
         query = select(Notification).where(Notification.dedupe_key.startswith(prefix))
         return list((await session.execute(query)).scalars())
+
+
+# --- Delivery records ------------------------------------------------------------------------
+
+
+async def _delivery_values(world, model) -> dict:
+    """The columns of a new ``model`` record besides the shared ones."""
+    org = await world.org()
+    if model is EmailDelivery:
+        return {"organization_id": org.id, "recipient": "someone@desk.test", "subject": "s"}
+    async with world.sessionmaker() as session:
+        webhook = Webhook(
+            organization_id=org.id, url="https://hooks.desk.test/", secret="s" * 16, events=[]
+        )
+        session.add(webhook)
+        await session.commit()
+    return {"organization_id": org.id, "webhook_id": webhook.id, "event": "SLA_BREACHED"}
+
+
+@pytest.mark.parametrize("model", [EmailDelivery, WebhookDelivery])
+async def test_a_delivery_counts_each_attempt_until_it_is_settled_once(world, sessionmaker, model):
+    key = f"test:{uuid.uuid4()}"
+    values = await _delivery_values(world, model)
+
+    first = await deliveries.claim(sessionmaker, model, key, values=values)
+    await deliveries.settle(sessionmaker, model, key, deliveries.PENDING, error="x" * 3000)
+    second = await deliveries.claim(sessionmaker, model, key, values=values)
+    await deliveries.settle(sessionmaker, model, key, deliveries.FAILED, error="refused")
+    await deliveries.settle(sessionmaker, model, key, "sent")  # an overlapping attempt, late
+    settled = await deliveries.claim(sessionmaker, model, key, values=values)
+
+    assert (first.status, first.attempts, first.last_error) == ("pending", 1, None)
+    assert (second.status, second.attempts) == ("pending", 2)
+    assert second.last_error == "x" * deliveries.ERROR_MAX_LENGTH
+    assert (settled.status, settled.attempts, settled.last_error) == ("failed", 2, "refused")
+
+
+async def test_a_pending_email_is_claimed_for_the_address_the_user_has_now(world, sessionmaker):
+    key = f"test:{uuid.uuid4()}"
+    values = await _delivery_values(world, EmailDelivery)
+
+    await deliveries.claim(sessionmaker, EmailDelivery, key, values=values)
+    again = await deliveries.claim(
+        sessionmaker, EmailDelivery, key, values=values, current={"recipient": "new@desk.test"}
+    )
+
+    assert (again.recipient, again.attempts) == ("new@desk.test", 2)
 
 
 # --- Fan-out for the workflow's activities ------------------------------------------------

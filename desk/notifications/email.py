@@ -1,4 +1,5 @@
-"""Email over SMTP (aiosmtplib) when ``DESK_SMTP_HOST`` is set, and the SLA email text."""
+"""Email over SMTP (aiosmtplib) when ``DESK_SMTP_HOST`` is set, sent at most once per
+delivery record, and the SLA email text."""
 
 from __future__ import annotations
 
@@ -12,13 +13,20 @@ from email.utils import format_datetime, make_msgid
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from desk import metrics
+from desk.db.types import utcnow
+from desk.notifications import deliveries
+from desk.notifications.deliveries import FAILED, PENDING
+from desk.notifications.models import EmailDelivery
 from desk.settings import Settings
 
 log = logging.getLogger("desk.email")
 
 SMTP_COMMAND_TIMEOUT_SECONDS = 10.0  # each connect / command / reply
 SMTP_TOTAL_TIMEOUT_SECONDS = 30.0  # the whole conversation
+SENT = "sent"  # the other outcomes: deliveries.PENDING and deliveries.FAILED
 
 METRIC_LABELS = {
     "accept": "acceptance",
@@ -50,11 +58,17 @@ class EmailContent:
     body: str
 
 
-def _one_line(text: str) -> str:
+def metric_label(metric: str) -> str:
+    """How notices name an SLA metric, e.g. ``first response``."""
+    return METRIC_LABELS.get(metric, metric.replace("_", " "))
+
+
+def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _format_due(due_at: datetime, display_timezone: str | None) -> str:
+def format_due(due_at: datetime, display_timezone: str | None = None) -> str:
+    """``2026-03-02 16:00 UTC``, with the local time in ``display_timezone`` beside it."""
     utc = due_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     if not display_timezone or display_timezone == "UTC":
         return utc
@@ -80,9 +94,9 @@ def render_sla_email(
     """
     if due_at.tzinfo is None:
         raise ValueError("due_at must be timezone-aware")
-    label = METRIC_LABELS.get(metric, metric.replace("_", " "))
-    subject_line = _one_line(ticket_subject)
-    due = _format_due(due_at, display_timezone)
+    label = metric_label(metric)
+    subject_line = one_line(ticket_subject)
+    due = format_due(due_at, display_timezone)
     breached = kind == "SLA_BREACHED"
     if breached:
         subject = f"[SLA breached] #{ticket_number} {subject_line}: {label} overdue"
@@ -108,7 +122,7 @@ def _message(settings: Settings, to: list[str], subject: str, body: str) -> Emai
     message = EmailMessage()
     message["From"] = settings.smtp_from
     message["To"] = ", ".join(to)
-    message["Subject"] = _one_line(subject)
+    message["Subject"] = one_line(subject)
     message["Date"] = format_datetime(datetime.now(UTC))
     domain = settings.smtp_from.rpartition("@")[2] or "atum-desk"
     message["Message-ID"] = make_msgid(domain=domain)
@@ -155,3 +169,47 @@ async def send_email(settings: Settings, *, to: list[str], subject: str, body: s
     if refused:
         # Partly delivered: a retry would duplicate it for the accepted recipients.
         log.warning("SMTP refused some recipients: %s", sorted(refused))
+
+
+@dataclass(frozen=True)
+class EmailOutcome:
+    status: str  # sent | failed (refused for good) | pending (a retry may succeed)
+    attempted: bool  # whether this attempt talked to the SMTP server
+    error: str | None = None
+
+
+async def send_once(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    organization_id: uuid.UUID | str,
+    key: str,
+    to: str,
+    content: EmailContent,
+) -> EmailOutcome:
+    """Email ``content`` to the address ``to`` unless an earlier attempt recorded under
+    ``key`` settled it; returns how this attempt, or the one that settled it, ended."""
+    record = await deliveries.claim(
+        sessionmaker,
+        EmailDelivery,
+        key,
+        values={
+            "organization_id": uuid.UUID(str(organization_id)),
+            "recipient": to,
+            "subject": content.subject[:300],
+        },
+        current={"recipient": to},  # the user's address may have changed since
+    )
+    if record.status != PENDING:
+        return EmailOutcome(record.status, attempted=False, error=record.last_error)
+    try:
+        await send_email(settings, to=[to], subject=content.subject, body=content.body)
+    except EmailDeliveryError as exc:
+        error = f"{to}: {exc}"
+        status = FAILED if exc.permanent else PENDING
+        await deliveries.settle(sessionmaker, EmailDelivery, key, status, error=error)
+        metrics.NOTIFICATION_DELIVERY_FAILURES.labels(channel="email").inc()
+        log.warning("email %s not sent (%s)", key, error)
+        return EmailOutcome(status, attempted=True, error=error)
+    await deliveries.settle(sessionmaker, EmailDelivery, key, SENT, sent_at=utcnow())
+    return EmailOutcome(SENT, attempted=True)

@@ -49,43 +49,41 @@ class Webhook(IdMixin, TimestampMixin, Base):
     is_active: Mapped[bool] = mapped_column(default=True)
 
 
-class WebhookDelivery(Base):
-    """One event sent (or given up on) to one webhook; ``dedupe_key`` is unique."""
+class DeliveryRecord(IdMixin):
+    """What every delivery record has: one message to one destination, keyed by a unique
+    ``dedupe_key``, ``pending`` until an attempt settles it (``deliveries.py``)."""
+
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(DeliveryRecord, Base):
+    """One event sent (or given up on) to one webhook. Status: pending, delivered, failed."""
 
     __tablename__ = "webhook_deliveries"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE")
     )
     webhook_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
     event: Mapped[str] = mapped_column(String(64))
-    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
-    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
     status_code: Mapped[int | None]
-    attempts: Mapped[int] = mapped_column(default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_webhook_deliveries_webhook", "webhook_id", "created_at"),)
 
 
-class EmailDelivery(Base):
-    """One notification email to one address; ``dedupe_key`` keeps a retried activity from
-    sending what was already sent."""
+class EmailDelivery(DeliveryRecord, Base):
+    """One notification email to one address. Status: pending, sent, failed."""
 
     __tablename__ = "email_deliveries"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
-    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     recipient: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(300))
-    status: Mapped[str] = mapped_column(String(16))  # pending | sent | failed
-    attempts: Mapped[int] = mapped_column(default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]

@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk import metrics
-from desk.db.insert import insert_on_conflict
 from desk.db.types import utcnow
+from desk.notifications import deliveries
+from desk.notifications.deliveries import FAILED, PENDING
 from desk.notifications.models import Webhook, WebhookDelivery
 from desk.notifications.schemas import WebhookEvent
 from desk.notifications.service import check_dedupe_key
@@ -44,7 +45,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 RETRYABLE_4XX = frozenset({408, 429})  # "try again later" in the 4xx range
 _ERROR_SNIPPET_BYTES = 300
 
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+DELIVERED = "delivered"  # the other outcomes: deliveries.PENDING and deliveries.FAILED
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 RESOLVE_TIMEOUT_SECONDS = 5.0
@@ -208,17 +209,27 @@ async def deliver(
 ) -> DeliveryResult:
     """POST one signed event to one webhook, unless an earlier attempt settled it.
 
-    No database transaction is open during the HTTP request (SQLite would hold its write
-    lock meanwhile). Raises RetryableDeliveryError when a later attempt may succeed.
+    Its delivery record is claimed before the request and settled after (``deliveries``).
+    Raises RetryableDeliveryError when a later attempt may succeed.
     Unless ``allow_private_targets``, a URL that is not http(s) or whose host has a
     non-public address is given up (recorded failed) without sending.
     """
     check_dedupe_key(dedupe_key)
     event = str(event)
     key = delivery_key(dedupe_key, webhook.id)
-    settled, attempts = await _claim(sessionmaker, webhook, event, key)
-    if settled is not None:
-        return settled
+    record = await deliveries.claim(
+        sessionmaker,
+        WebhookDelivery,
+        key,
+        values={
+            "organization_id": webhook.organization_id,
+            "webhook_id": webhook.id,
+            "event": event,
+        },
+    )
+    if record.status != PENDING:
+        return _result(record, sent=False)
+    attempts = record.attempts
 
     target: httpx.URL | str = webhook.url
     pinned_headers: dict[str, str] = {}
@@ -233,7 +244,7 @@ async def deliver(
             return await _settle(sessionmaker, webhook, key, FAILED, None, attempts, error)
         except OSError as exc:  # no DNS answer (yet): like a refused connection, retried
             error = f"cannot resolve the host: {type(exc).__name__}: {exc}"
-            await _record_retryable(sessionmaker, key, None, error)
+            await _settle(sessionmaker, webhook, key, PENDING, None, attempts, error)
             raise RetryableDeliveryError(
                 f"webhook {webhook.id}: {error}", webhook_id=webhook.id, dedupe_key=key
             ) from exc
@@ -265,7 +276,7 @@ async def deliver(
         return await _settle(sessionmaker, webhook, key, FAILED, None, attempts, repr(exc))
     except httpx.TransportError as exc:  # timeouts, refused or dropped connections
         error = f"{type(exc).__name__}: {exc}"
-        await _record_retryable(sessionmaker, key, None, error)
+        await _settle(sessionmaker, webhook, key, PENDING, None, attempts, error)
         raise RetryableDeliveryError(
             f"webhook {webhook.id}: {error}", webhook_id=webhook.id, dedupe_key=key
         ) from exc
@@ -274,7 +285,7 @@ async def deliver(
         return await _settle(sessionmaker, webhook, key, DELIVERED, status_code, attempts, None)
     error = f"HTTP {status_code}: {snippet.decode(errors='replace')}".strip()
     if status_code >= 500 or status_code in RETRYABLE_4XX:
-        await _record_retryable(sessionmaker, key, status_code, error)
+        await _settle(sessionmaker, webhook, key, PENDING, status_code, attempts, error)
         raise RetryableDeliveryError(
             f"webhook {webhook.id}: {error}",
             webhook_id=webhook.id,
@@ -338,38 +349,6 @@ async def deliver_event(
 # --- Delivery records -----------------------------------------------------------------
 
 
-async def _claim(
-    sessionmaker: async_sessionmaker[AsyncSession], webhook: Webhook, event: str, key: str
-) -> tuple[DeliveryResult | None, int]:
-    """Record the attempt; returns the settled result if an earlier attempt finished it."""
-    async with sessionmaker() as session:
-        await session.execute(
-            insert_on_conflict(session, WebhookDelivery)
-            .values(
-                id=uuid.uuid4(),
-                organization_id=webhook.organization_id,
-                webhook_id=webhook.id,
-                event=event,
-                dedupe_key=key,
-                status=PENDING,
-                attempts=0,
-                created_at=utcnow(),
-            )
-            .on_conflict_do_nothing(index_elements=[WebhookDelivery.dedupe_key])
-        )
-        record = (
-            await session.execute(
-                select(WebhookDelivery).where(WebhookDelivery.dedupe_key == key).with_for_update()
-            )
-        ).scalar_one()
-        if record.status != PENDING:
-            await session.commit()
-            return _result(record, sent=False), record.attempts
-        record.attempts += 1
-        await session.commit()
-        return None, record.attempts
-
-
 async def _settle(
     sessionmaker: async_sessionmaker[AsyncSession],
     webhook: Webhook,
@@ -379,34 +358,19 @@ async def _settle(
     attempts: int,
     error: str | None,
 ) -> DeliveryResult:
-    if status == FAILED:
+    """Record this attempt's outcome: delivered, failed, or pending (a retry may succeed)."""
+    if status != DELIVERED:
         metrics.NOTIFICATION_DELIVERY_FAILURES.labels(channel="webhook").inc()
-    async with sessionmaker() as session:
-        await session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.dedupe_key == key)
-            .values(
-                status=status,
-                status_code=status_code,
-                last_error=error,
-                delivered_at=utcnow() if status == DELIVERED else None,
-            )
-        )
-        await session.commit()
+    await deliveries.settle(
+        sessionmaker,
+        WebhookDelivery,
+        key,
+        status,
+        error=error,
+        status_code=status_code,
+        delivered_at=utcnow() if status == DELIVERED else None,
+    )
     return DeliveryResult(webhook.id, key, status, status_code, attempts, sent=True)
-
-
-async def _record_retryable(
-    sessionmaker: async_sessionmaker[AsyncSession], key: str, status_code: int | None, error: str
-) -> None:
-    metrics.NOTIFICATION_DELIVERY_FAILURES.labels(channel="webhook").inc()
-    async with sessionmaker() as session:
-        await session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.dedupe_key == key, WebhookDelivery.status == PENDING)
-            .values(status_code=status_code, last_error=error[:2000])
-        )
-        await session.commit()
 
 
 async def _snippet(response: httpx.Response) -> bytes:
