@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
 import desk.db.models  # noqa: F401 - every mapper, so foreign-key column types resolve
@@ -16,17 +17,38 @@ from desk.auth.router import router as auth_router
 from desk.db.engine import create_engine, create_sessionmaker
 from desk.http.errors import install_error_handlers
 from desk.http.health import router as health_router
-from desk.http.middleware import install_request_context
+from desk.http.middleware import SecurityHeadersMiddleware, install_request_context
+from desk.http.openapi import install_openapi, operation_id
 from desk.notifications.admin_router import router as webhooks_admin_router
 from desk.notifications.router import router as notifications_router
 from desk.settings import Settings, get_settings
 from desk.sla.admin_router import router as sla_admin_router
 from desk.temporal import TemporalConnection
 from desk.tickets.gateway import TicketGateway
+from desk.tickets.router import comments_router
 from desk.tickets.router import router as tickets_router
 from desk.tickets.service import TicketService
 
 API_PREFIX = "/api/v1"
+# What a browser client may send and read cross-site (CORS).
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "X-Request-ID",
+    "If-None-Match",
+    "If-Range",
+    "Range",
+]
+CORS_RESPONSE_HEADERS = [
+    "Link",
+    "X-Next-Cursor",
+    "X-Request-ID",
+    "Retry-After",
+    "ETag",
+    "Content-Range",
+    "Content-Disposition",
+]
 
 
 def create_app(
@@ -54,9 +76,23 @@ def create_app(
         version="0.1.0",
         description="A service desk whose every ticket is a durable Temporal workflow.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_openapi(app)
+    app.add_middleware(
+        SecurityHeadersMiddleware, api_prefix=API_PREFIX, hsts=settings.env == "prod"
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_RESPONSE_HEADERS,
+            max_age=600,
+        )
     install_request_context(app)
     app.include_router(health_router)
     if settings.metrics_enabled:
@@ -65,10 +101,11 @@ def create_app(
     app.include_router(auth_router, prefix=f"{API_PREFIX}/auth", tags=["auth"])
     # Admin routes live with their domain, all under /admin: the organization's users and
     # services, its SLA policies and calendars, its webhooks.
-    app.include_router(admin_router, prefix=f"{API_PREFIX}/admin", tags=["admin"])
-    app.include_router(sla_admin_router, prefix=f"{API_PREFIX}/admin", tags=["sla"])
+    app.include_router(admin_router, prefix=f"{API_PREFIX}/admin")
+    app.include_router(sla_admin_router, prefix=f"{API_PREFIX}/admin")
     app.include_router(webhooks_admin_router, prefix=f"{API_PREFIX}/admin", tags=["webhooks"])
-    app.include_router(tickets_router, prefix=API_PREFIX, tags=["tickets"])
+    app.include_router(tickets_router, prefix=API_PREFIX)
+    app.include_router(comments_router, prefix=API_PREFIX)
     app.include_router(attachments_router, prefix=f"{API_PREFIX}/attachments", tags=["attachments"])
     app.include_router(
         notifications_router, prefix=f"{API_PREFIX}/notifications", tags=["notifications"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused outside dev mode
 
@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     smtp_from: str = "desk@localhost"
     smtp_starttls: bool = False
     public_base_url: str = "http://127.0.0.1:8000"
+    # Browser origins allowed to call the API cross-site (CORS), comma-separated; none by
+    # default. Bearer tokens only: no cookies are ever sent cross-site.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Whether webhooks may target loopback, private, link-local or other non-public
     # addresses (SSRF). Unset: allowed in dev and test (local receivers), refused in prod.
     webhook_allow_private_targets: bool = False
@@ -69,6 +72,13 @@ class Settings(BaseSettings):
     # Run workflow code in the SDK's sandbox (determinism guards, a module instance per
     # workflow run). Off trades those guards for the worker CPU the sandbox costs.
     workflow_sandbox: bool = True
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_dev(self) -> Settings:

@@ -20,13 +20,25 @@ from desk.auth.deps import AdminUser, CurrentUser
 from desk.enums import Role
 from desk.http.deps import SessionDep
 
-router = APIRouter()
+_EMAIL_TAKEN = {409: {"description": "`email_taken`: the email is in use."}}
+_NAME_TAKEN = {409: {"description": "`service_name_taken`: the organization has one."}}
+_SELF = {
+    409: {"description": "`cannot_modify_self`: an admin cannot deactivate or demote themselves."}
+}
+router = APIRouter(responses={403: {"description": "Requires the ADMIN role."}})
 
 Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
 Offset = Annotated[int, Query(ge=0, description="rows to skip")]
 
 
-@router.post("/users", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/users",
+    name="create",
+    responses=_EMAIL_TAKEN,
+    tags=["users"],
+    response_model=UserOut,
+    status_code=status.HTTP_201_CREATED,
+)
 async def create_user(body: UserCreate, admin: AdminUser, session: SessionDep) -> UserOut:
     """Create a user in the caller's organization; 409 `email_taken` if the email is in use."""
     user = await service.create_user(
@@ -42,7 +54,7 @@ async def create_user(body: UserCreate, admin: AdminUser, session: SessionDep) -
     return UserOut.model_validate(user)
 
 
-@router.get("/users", response_model=list[UserOut])
+@router.get("/users", name="list", tags=["users"], response_model=list[UserOut])
 async def list_users(
     admin: AdminUser,
     session: SessionDep,
@@ -59,7 +71,9 @@ async def list_users(
     return [UserOut.model_validate(u) for u in users]
 
 
-@router.patch("/users/{user_id}", response_model=UserOut)
+@router.patch(
+    "/users/{user_id}", name="update", responses=_SELF, tags=["users"], response_model=UserOut
+)
 async def update_user(
     user_id: uuid.UUID, body: UserUpdate, caller: CurrentUser, session: SessionDep
 ) -> UserOut:
@@ -72,7 +86,14 @@ async def update_user(
     return UserOut.model_validate(user)
 
 
-@router.post("/services", response_model=ServiceOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/services",
+    name="create",
+    responses=_NAME_TAKEN,
+    tags=["services"],
+    response_model=ServiceOut,
+    status_code=status.HTTP_201_CREATED,
+)
 async def create_service(body: ServiceCreate, admin: AdminUser, session: SessionDep) -> ServiceOut:
     """Create a service; 409 `service_name_taken` if the organization has one by that name."""
     svc = await service.create_service(session, admin, body)
@@ -80,7 +101,7 @@ async def create_service(body: ServiceCreate, admin: AdminUser, session: Session
     return ServiceOut.model_validate(svc)
 
 
-@router.get("/services", response_model=list[ServiceOut])
+@router.get("/services", name="list", tags=["services"], response_model=list[ServiceOut])
 async def list_services(
     admin: AdminUser,
     session: SessionDep,
@@ -96,7 +117,13 @@ async def list_services(
     return [ServiceOut.model_validate(s) for s in services]
 
 
-@router.patch("/services/{service_id}", response_model=ServiceOut)
+@router.patch(
+    "/services/{service_id}",
+    name="update",
+    responses=_NAME_TAKEN,
+    tags=["services"],
+    response_model=ServiceOut,
+)
 async def update_service(
     service_id: uuid.UUID, body: ServiceUpdate, caller: CurrentUser, session: SessionDep
 ) -> ServiceOut:

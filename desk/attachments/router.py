@@ -51,12 +51,26 @@ _UPLOAD_OPENAPI = {
 }
 
 
+# Whatever type the file is (never active content: see content.served_content_type).
+_FILE = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+
+
 @router.post(
     "/ticket/{ticket_id}",
+    name="upload",
     status_code=201,
     response_model=AttachmentRead,
     openapi_extra=_UPLOAD_OPENAPI,
     summary="Attach a file to a ticket (multipart field `file`, optional `comment_id`)",
+    responses={
+        400: {"description": "`invalid_multipart`: the body is not well-formed multipart."},
+        409: {
+            "description": "The ticket is closed (`ticket_closed`, as on every change) or "
+            "holds its most files (`too_many_attachments`)."
+        },
+        413: {"description": "`file_too_large`: over `DESK_UPLOAD_MAX_BYTES`."},
+        415: {"description": "`multipart_required`: not multipart/form-data."},
+    },
 )
 async def upload_attachment(
     ticket_id: uuid.UUID, request: Request, user: CurrentUser, attachments: AttachmentServiceDep
@@ -84,7 +98,7 @@ async def _request_body(request: Request) -> AsyncIterator[bytes]:
         ) from exc
 
 
-@router.get("/ticket/{ticket_id}", response_model=list[AttachmentRead])
+@router.get("/ticket/{ticket_id}", name="list", response_model=list[AttachmentRead])
 async def list_attachments(
     ticket_id: uuid.UUID,
     user: CurrentUser,
@@ -99,10 +113,11 @@ async def list_attachments(
 
 @router.get(
     "/{attachment_id}/download",
+    name="download",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"application/octet-stream": {}}, "description": "The file"},
-        206: {"description": "One byte range of the file"},
+        200: {"content": _FILE, "description": "The file, served as a download"},
+        206: {"content": _FILE, "description": "One byte range of the file"},
         304: {"description": "Not modified (If-None-Match matched the ETag)"},
         410: {"description": "The file is missing from storage"},
         416: {"description": "The range lies outside the file"},

@@ -20,6 +20,7 @@ _UNAUTHORIZED = {401: {"description": "bad credentials or token"}}
 
 @router.post(
     "/login",
+    name="login",
     response_model=TokenPair,
     responses={**_UNAUTHORIZED, 429: {"description": "account locked; see Retry-After"}},
 )
@@ -32,20 +33,20 @@ async def login(
     return await service.login(session, settings, form.username, form.password)
 
 
-@router.post("/refresh", response_model=TokenPair, responses=_UNAUTHORIZED)
+@router.post("/refresh", name="refresh", response_model=TokenPair, responses=_UNAUTHORIZED)
 async def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
     """Rotate a refresh token; the one presented stops working."""
     return await service.refresh(session, settings, body.refresh_token)
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/logout", name="logout", status_code=status.HTTP_204_NO_CONTENT)
 async def logout(body: RefreshRequest, session: SessionDep) -> Response:
     """End the session the refresh token belongs to (idempotent)."""
     await service.logout(session, body.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/me", response_model=Me, responses=_UNAUTHORIZED)
+@router.get("/me", name="me", response_model=Me, responses=_UNAUTHORIZED)
 async def me(user: CurrentUser, session: SessionDep) -> Me:
     """The caller, their role and their organization."""
     org = await session.get(Organization, user.organization_id)

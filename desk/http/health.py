@@ -11,7 +11,7 @@ from sqlalchemy import text
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", name="live")
 async def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
@@ -26,7 +26,7 @@ async def _database_ok(request: Request) -> bool:
         return False
 
 
-@router.get("/readyz")
+@router.get("/readyz", name="ready")
 async def readyz(request: Request) -> JSONResponse:
     """Ready when the database and Temporal both answer; 503 naming whichever does not."""
     database, temporal = await asyncio.gather(

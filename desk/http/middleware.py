@@ -128,3 +128,44 @@ def install_request_context(app: FastAPI) -> None:
         return RequestContextMiddleware(build())
 
     app.build_middleware_stack = build_with_request_context  # type: ignore[method-assign]
+
+
+# Every answer: no MIME sniffing, no referrer, never framed.
+_ALWAYS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+# JSON API answers carry caller data: never cached, never rendered as a page.
+_API = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+_HSTS = {"Strict-Transport-Security": "max-age=31536000; includeSubDomains"}
+
+
+class SecurityHeadersMiddleware:
+    """The security headers a JSON API sends (a header the app set itself wins)."""
+
+    def __init__(self, app: ASGIApp, *, api_prefix: str, hsts: bool):
+        self.app = app
+        self.api_prefix = api_prefix
+        self.always = {**_ALWAYS, **(_HSTS if hsts else {})}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = self.always
+        if scope.get("path", "").startswith(self.api_prefix):
+            extra = {**extra, **_API}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in extra.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -14,10 +14,12 @@ from desk.notifications import service
 from desk.notifications.schemas import WebhookCreate, WebhookDeliveryOut, WebhookOut
 from desk.notifications.webhooks import ForbiddenTarget, check_target
 
-router = APIRouter()
+router = APIRouter(responses={403: {"description": "Requires the ADMIN role."}})
 
 
-@router.post("/webhooks", response_model=WebhookOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/webhooks", name="create", response_model=WebhookOut, status_code=status.HTTP_201_CREATED
+)
 async def create_webhook(
     body: WebhookCreate, admin: AdminUser, session: SessionDep, settings: SettingsDep
 ) -> WebhookOut:
@@ -37,7 +39,7 @@ async def create_webhook(
     return WebhookOut.of(webhook)
 
 
-@router.get("/webhooks", response_model=list[WebhookOut])
+@router.get("/webhooks", name="list", response_model=list[WebhookOut])
 async def list_webhooks(admin: AdminUser, session: SessionDep) -> list[WebhookOut]:
     """The organization's webhook subscriptions (secrets masked)."""
     webhooks = await service.list_webhooks(session, admin)
@@ -45,7 +47,7 @@ async def list_webhooks(admin: AdminUser, session: SessionDep) -> list[WebhookOu
     return [WebhookOut.of(w) for w in webhooks]
 
 
-@router.get("/webhooks/{webhook_id}", response_model=WebhookOut)
+@router.get("/webhooks/{webhook_id}", name="get", response_model=WebhookOut)
 async def get_webhook(webhook_id: uuid.UUID, admin: AdminUser, session: SessionDep) -> WebhookOut:
     """One webhook subscription (secret masked)."""
     webhook = await service.get_webhook(session, admin, webhook_id)
@@ -53,7 +55,7 @@ async def get_webhook(webhook_id: uuid.UUID, admin: AdminUser, session: SessionD
     return WebhookOut.of(webhook)
 
 
-@router.delete("/webhooks/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/webhooks/{webhook_id}", name="delete", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_webhook(webhook_id: uuid.UUID, admin: AdminUser, session: SessionDep) -> Response:
     """Unsubscribe: no further deliveries; its delivery records go with it."""
     await service.delete_webhook(session, admin, webhook_id)
@@ -61,7 +63,9 @@ async def delete_webhook(webhook_id: uuid.UUID, admin: AdminUser, session: Sessi
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/webhooks/{webhook_id}/deliveries", response_model=list[WebhookDeliveryOut])
+@router.get(
+    "/webhooks/{webhook_id}/deliveries", name="deliveries", response_model=list[WebhookDeliveryOut]
+)
 async def list_webhook_deliveries(
     webhook_id: uuid.UUID,
     admin: AdminUser,

@@ -18,7 +18,7 @@ router = APIRouter()
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
 
 
-@router.get("", response_model=list[NotificationOut])
+@router.get("", name="list", response_model=list[NotificationOut])
 async def list_notifications(
     request: Request,
     user: CurrentUser,
@@ -48,7 +48,7 @@ async def list_notifications(
     return [NotificationOut.model_validate(n) for n in rows]
 
 
-@router.post("/{notification_id}/read", response_model=NotificationOut)
+@router.post("/{notification_id}/read", name="mark-read", response_model=NotificationOut)
 async def mark_notification_read(
     notification_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> NotificationOut:

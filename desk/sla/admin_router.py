@@ -20,10 +20,21 @@ from desk.sla.schemas import (
     SlaPolicyUpdate,
 )
 
-router = APIRouter()
+_DUPLICATE = {
+    409: {
+        "description": "`duplicate_sla_policy`: an active policy covers this priority and service."
+    }
+}
+router = APIRouter(responses={403: {"description": "Requires the ADMIN role."}})
 
 
-@router.post("/calendars", response_model=CalendarOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/calendars",
+    name="create",
+    tags=["calendars"],
+    response_model=CalendarOut,
+    status_code=status.HTTP_201_CREATED,
+)
 async def create_calendar(
     body: CalendarCreate, admin: AdminUser, session: SessionDep
 ) -> CalendarOut:
@@ -35,7 +46,7 @@ async def create_calendar(
     return CalendarOut.model_validate(calendar)
 
 
-@router.get("/calendars", response_model=list[CalendarOut])
+@router.get("/calendars", name="list", tags=["calendars"], response_model=list[CalendarOut])
 async def list_calendars(admin: AdminUser, session: SessionDep) -> list[CalendarOut]:
     """The organization's business calendars, by name."""
     calendars = await service.list_calendars(session, admin)
@@ -43,7 +54,7 @@ async def list_calendars(admin: AdminUser, session: SessionDep) -> list[Calendar
     return [CalendarOut.model_validate(c) for c in calendars]
 
 
-@router.get("/calendars/{calendar_id}", response_model=CalendarOut)
+@router.get("/calendars/{calendar_id}", name="get", tags=["calendars"], response_model=CalendarOut)
 async def get_calendar(
     calendar_id: uuid.UUID, admin: AdminUser, session: SessionDep
 ) -> CalendarOut:
@@ -53,7 +64,9 @@ async def get_calendar(
     return CalendarOut.model_validate(calendar)
 
 
-@router.patch("/calendars/{calendar_id}", response_model=CalendarOut)
+@router.patch(
+    "/calendars/{calendar_id}", name="update", tags=["calendars"], response_model=CalendarOut
+)
 async def update_calendar(
     calendar_id: uuid.UUID, body: CalendarUpdate, admin: AdminUser, session: SessionDep
 ) -> CalendarOut:
@@ -66,7 +79,14 @@ async def update_calendar(
     return CalendarOut.model_validate(calendar)
 
 
-@router.post("/sla-policies", response_model=SlaPolicyOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/sla-policies",
+    name="create",
+    responses=_DUPLICATE,
+    tags=["sla-policies"],
+    response_model=SlaPolicyOut,
+    status_code=status.HTTP_201_CREATED,
+)
 async def create_sla_policy(
     body: SlaPolicyCreate, admin: AdminUser, session: SessionDep
 ) -> SlaPolicyOut:
@@ -82,7 +102,7 @@ async def create_sla_policy(
     return SlaPolicyOut.model_validate(policy)
 
 
-@router.get("/sla-policies", response_model=list[SlaPolicyOut])
+@router.get("/sla-policies", name="list", tags=["sla-policies"], response_model=list[SlaPolicyOut])
 async def list_sla_policies(
     admin: AdminUser,
     session: SessionDep,
@@ -95,7 +115,9 @@ async def list_sla_policies(
     return [SlaPolicyOut.model_validate(p) for p in policies]
 
 
-@router.get("/sla-policies/{policy_id}", response_model=SlaPolicyOut)
+@router.get(
+    "/sla-policies/{policy_id}", name="get", tags=["sla-policies"], response_model=SlaPolicyOut
+)
 async def get_sla_policy(
     policy_id: uuid.UUID, admin: AdminUser, session: SessionDep
 ) -> SlaPolicyOut:
@@ -105,7 +127,13 @@ async def get_sla_policy(
     return SlaPolicyOut.model_validate(policy)
 
 
-@router.patch("/sla-policies/{policy_id}", response_model=SlaPolicyOut)
+@router.patch(
+    "/sla-policies/{policy_id}",
+    name="update",
+    responses=_DUPLICATE,
+    tags=["sla-policies"],
+    response_model=SlaPolicyOut,
+)
 async def update_sla_policy(
     policy_id: uuid.UUID, body: SlaPolicyUpdate, admin: AdminUser, session: SessionDep
 ) -> SlaPolicyOut:

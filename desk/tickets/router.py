@@ -29,7 +29,16 @@ from desk.tickets.schemas import (
 )
 from desk.tickets.service import TicketDraft, TicketService
 
-router = APIRouter()
+router = APIRouter(tags=["tickets"])
+# Every change to a ticket answers these besides the universal errors.
+CHANGE_ERRORS = {
+    403: {"description": "The lifecycle does not let this caller make this change."},
+    409: {
+        "description": "Not a move from the ticket's status (`invalid_transition`, with "
+        "`current_status` and `allowed`), or the ticket is closed (`ticket_closed`)."
+    },
+}
+comments_router = APIRouter(tags=["comments"])
 
 
 async def get_ticket_service(request: Request) -> TicketService:
@@ -50,7 +59,13 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 Search = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]  # PG has no NUL
 
 
-@router.post("/tickets", status_code=status.HTTP_201_CREATED, response_model=TicketOut)
+@router.post(
+    "/tickets",
+    name="create",
+    responses={403: {"description": "`requester_forbidden`: customers file for themselves."}},
+    status_code=status.HTTP_201_CREATED,
+    response_model=TicketOut,
+)
 async def create_ticket(
     body: TicketCreate, user: CurrentUser, tickets: Tickets, idempotency_key: IdempotencyKey = None
 ) -> TicketOut:
@@ -63,7 +78,7 @@ async def create_ticket(
     return TicketOut.model_validate(ticket)
 
 
-@router.get("/tickets", response_model=list[TicketOut])
+@router.get("/tickets", name="list", response_model=list[TicketOut])
 async def list_tickets(
     request: Request,
     response: Response,
@@ -100,12 +115,12 @@ async def list_tickets(
     return [TicketOut.model_validate(row) for row in rows]
 
 
-@router.get("/tickets/{ticket_id}", response_model=TicketOut)
+@router.get("/tickets/{ticket_id}", name="get", response_model=TicketOut)
 async def get_ticket(ticket_id: uuid.UUID, user: CurrentUser, tickets: Tickets) -> TicketOut:
     return TicketOut.model_validate(await tickets.get(user, ticket_id))
 
 
-@router.get("/tickets/{ticket_id}/sla", response_model=SlaClockOut)
+@router.get("/tickets/{ticket_id}/sla", name="sla-clock", response_model=SlaClockOut)
 async def ticket_sla(ticket_id: uuid.UUID, user: CurrentUser, tickets: Tickets) -> SlaClockOut:
     """The live SLA clock, asked of the ticket's workflow: per metric its target, elapsed and
     remaining business seconds, due instant, state and whether it is paused."""
@@ -113,7 +128,7 @@ async def ticket_sla(ticket_id: uuid.UUID, user: CurrentUser, tickets: Tickets) 
     return SlaClockOut.model_validate({**asdict(clock.report), "source": clock.source})
 
 
-@router.get("/tickets/{ticket_id}/events", response_model=list[EventOut])
+@router.get("/tickets/{ticket_id}/events", name="timeline", response_model=list[EventOut])
 async def ticket_events(
     request: Request,
     response: Response,
@@ -131,7 +146,9 @@ async def ticket_events(
     return [EventOut.model_validate(e) for e in events[:limit]]
 
 
-@router.post("/tickets/{ticket_id}/close", response_model=TicketOut)
+@router.post(
+    "/tickets/{ticket_id}/close", name="close", responses=CHANGE_ERRORS, response_model=TicketOut
+)
 async def close_ticket(
     ticket_id: uuid.UUID,
     user: CurrentUser,
@@ -146,7 +163,12 @@ async def close_ticket(
     return TicketOut.model_validate(ticket)
 
 
-@router.get("/internal/tickets/new", response_model=list[TicketOut])
+@router.get(
+    "/internal/tickets/new",
+    name="inbox",
+    responses={403: {"description": "Requires the MANAGER or ADMIN role."}},
+    response_model=list[TicketOut],
+)
 async def inbox(
     request: Request,
     response: Response,
@@ -161,7 +183,12 @@ async def inbox(
     return [TicketOut.model_validate(row) for row in rows]
 
 
-@router.post("/internal/tickets/{ticket_id}/accept", response_model=TicketOut)
+@router.post(
+    "/internal/tickets/{ticket_id}/accept",
+    name="accept",
+    responses=CHANGE_ERRORS,
+    response_model=TicketOut,
+)
 async def accept_ticket(
     ticket_id: uuid.UUID,
     user: CurrentUser,
@@ -174,7 +201,12 @@ async def accept_ticket(
     return TicketOut.model_validate(ticket)
 
 
-@router.post("/internal/tickets/{ticket_id}/assign", response_model=TicketOut)
+@router.post(
+    "/internal/tickets/{ticket_id}/assign",
+    name="assign",
+    responses=CHANGE_ERRORS,
+    response_model=TicketOut,
+)
 async def assign_ticket(
     ticket_id: uuid.UUID,
     body: AssignBody,
@@ -189,7 +221,12 @@ async def assign_ticket(
     return TicketOut.model_validate(ticket)
 
 
-@router.post("/internal/tickets/{ticket_id}/status", response_model=TicketOut)
+@router.post(
+    "/internal/tickets/{ticket_id}/status",
+    name="set-status",
+    responses=CHANGE_ERRORS,
+    response_model=TicketOut,
+)
 async def change_status(
     ticket_id: uuid.UUID,
     body: StatusBody,
@@ -205,7 +242,12 @@ async def change_status(
     return TicketOut.model_validate(ticket)
 
 
-@router.post("/internal/tickets/{ticket_id}/priority", response_model=TicketOut)
+@router.post(
+    "/internal/tickets/{ticket_id}/priority",
+    name="set-priority",
+    responses=CHANGE_ERRORS,
+    response_model=TicketOut,
+)
 async def change_priority(
     ticket_id: uuid.UUID,
     body: PriorityBody,
@@ -221,8 +263,12 @@ async def change_priority(
     return TicketOut.model_validate(ticket)
 
 
-@router.post(
-    "/comments/ticket/{ticket_id}", status_code=status.HTTP_201_CREATED, response_model=CommentOut
+@comments_router.post(
+    "/comments/ticket/{ticket_id}",
+    name="create",
+    responses=CHANGE_ERRORS,
+    status_code=status.HTTP_201_CREATED,
+    response_model=CommentOut,
 )
 async def add_comment(
     ticket_id: uuid.UUID,
@@ -243,7 +289,7 @@ async def add_comment(
     return CommentOut.model_validate(comment)
 
 
-@router.get("/comments/ticket/{ticket_id}", response_model=list[CommentOut])
+@comments_router.get("/comments/ticket/{ticket_id}", name="list", response_model=list[CommentOut])
 async def list_comments(
     request: Request,
     response: Response,
