@@ -31,7 +31,8 @@ from desk.settings import Settings
 from desk.temporal import ticket_workflow_id
 from desk.tickets.contracts import TicketInput
 from desk.tickets.models import Ticket
-from tests.workflow_support import eventually, new_ticket_state
+from tests.support.polling import eventually
+from tests.support.workflows import new_ticket_state
 from workflows.ticket import TicketWorkflow
 
 

@@ -16,9 +16,9 @@ import uvicorn
 
 from desk.app import create_app
 from desk.enums import Role
+from tests.support.world import login_headers
 from tests.test_email import smtp_server  # noqa: F401 - fixture
 from tests.test_webhooks import SECRET, receiver  # noqa: F401 - fixture
-from tests.workflow_support import login_headers
 from worker import build_worker
 
 LATENESS_BUDGET = timedelta(seconds=2)

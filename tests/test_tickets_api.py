@@ -31,7 +31,7 @@ from desk.enums import Role, TicketStatus
 from desk.settings import Settings
 from desk.temporal import ticket_workflow_id
 from desk.tickets.schemas import CloseBody, StatusBody, TicketCreate
-from tests.conftest import PASSWORD, World
+from tests.support.world import PASSWORD, World
 
 S = TicketStatus
 TICKETS = "/api/v1/tickets"

@@ -23,8 +23,9 @@ from desk.db.engine import create_engine, create_sessionmaker
 from desk.enums import Role, TicketStatus
 from desk.settings import Settings
 from desk.tickets.models import AuditLog, Ticket
-from tests.db_cut import CuttableDatabase
-from tests.workflow_support import eventually, login_headers
+from tests.support.db_cut import CuttableDatabase
+from tests.support.polling import eventually
+from tests.support.world import login_headers
 from worker import build_worker
 from workflows.ticket import TicketWorkflow
 

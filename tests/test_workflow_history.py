@@ -17,8 +17,8 @@ from desk.binaries import temporal_cli
 from desk.enums import Role, TicketStatus
 from desk.temporal import SEARCH_ATTRIBUTES, ensure_search_attributes
 from desk.tickets.models import AuditLog, Comment, Ticket
-from tests.conftest import DEV_SERVER_DYNAMIC_CONFIG
-from tests.workflow_support import login_headers
+from tests.support.config import DEV_SERVER_DYNAMIC_CONFIG
+from tests.support.world import login_headers
 from worker import MissingSearchAttributes, check_search_attributes
 from workflows.ticket import TicketWorkflow
 

@@ -1,0 +1,8 @@
+"""What tests share, other than fixtures (those are in ``tests/conftest.py``).
+
+- ``config``: the database engine under test, the dev server's dynamic config.
+- ``world``: organizations and users (``World``, ``PASSWORD``), logging in.
+- ``workflows``: starting a ``TicketWorkflow`` directly on a Temporal client.
+- ``polling``: ``eventually``, for what happens in another task or process.
+- ``db_cut``: cutting and restoring a process's access to the test database.
+"""
