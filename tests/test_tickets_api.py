@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import json
 import re
 import uuid
@@ -25,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from desk.admin.models import Service
 from desk.app import create_app
 from desk.auth.models import Organization, User
-from desk.auth.security import create_access_token, hash_password
+from desk.auth.security import create_access_token
 from desk.db.types import utcnow
 from desk.enums import Role, TicketStatus
 from desk.settings import Settings
@@ -72,13 +71,6 @@ class Party:
         return str(self.user.id)
 
 
-@functools.cache
-def password_hash() -> str:
-    """One argon2 hash of the test password for every user of these modules (hashing costs
-    half a second; logging in, as many users as a test needs, would cost as much again)."""
-    return hash_password(PASSWORD)
-
-
 def bearer(settings: Settings, user: User) -> dict[str, str]:
     token = create_access_token(
         settings,
@@ -101,17 +93,9 @@ async def log_in(api: httpx.AsyncClient, user: User) -> dict[str, str]:
 async def make_party(
     sessionmaker, settings: Settings, org: Organization, role: Role, **fields: Any
 ) -> Party:
-    async with sessionmaker() as session:
-        user = User(
-            organization_id=org.id,
-            email=f"{role.lower()}-{uuid.uuid4().hex[:10]}@example.com",
-            full_name=f"Test {role.title()}",
-            role=role,
-            password_hash=password_hash(),
-            **fields,
-        )
-        session.add(user)
-        await session.commit()
+    """A user with an auth header (a token signed directly: logging in costs an argon2
+    verification, half a second)."""
+    user = await World(sessionmaker).user(org, role, **fields)
     return Party(user, bearer(settings, user))
 
 

@@ -1,7 +1,12 @@
-"""People to act as: organizations and users in the test database, and their credentials."""
+"""People to act as: organizations and users in the test database, and their credentials.
+
+argon2 is slow by design (about 0.4 s a hash), so each password is hashed once per run and
+that hash is given to every user who has the password.
+"""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 
@@ -15,6 +20,12 @@ from desk.enums import Role
 from desk.settings import Settings
 
 PASSWORD = "correct horse battery staple"
+
+
+@functools.cache
+def password_hash(password: str = PASSWORD) -> str:
+    """The argon2 hash of ``password``, computed on its first use in the run."""
+    return hash_password(password)
 
 
 @dataclass
@@ -46,7 +57,7 @@ class World:
                 email=email or f"{role.lower()}-{uuid.uuid4().hex[:10]}@example.com",
                 full_name=f"Test {role.title()}",
                 role=role,
-                password_hash=hash_password(password),
+                password_hash=password_hash(password),
                 **fields,
             )
             session.add(user)
