@@ -29,6 +29,7 @@ from desk.db.migrate import upgrade_async
 from desk.settings import Settings
 from desk.temporal import SEARCH_ATTRIBUTES
 from tests.support.config import DEV_SERVER_DYNAMIC_CONFIG, TEST_DB
+from tests.support.receivers import Receiver, SmtpServer, serve_smtp
 from tests.support.world import World, login_headers
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -181,6 +182,24 @@ async def desk(desk_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=desk_app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://desk.test") as http:
         yield http
+
+
+# --- Servers the desk sends to ----------------------------------------------------------
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A webhook receiver on loopback that checks signatures with ``SECRET``."""
+    target = Receiver()
+    async with target.serving():
+        yield target
+
+
+@pytest.fixture
+async def smtp_server() -> AsyncIterator[SmtpServer]:
+    """An SMTP server on loopback; what it receives is in ``smtp_server.inbox``."""
+    async with serve_smtp() as server:
+        yield server
 
 
 # --- Factories ------------------------------------------------------------------------

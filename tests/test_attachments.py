@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import itertools
 import os
-import socket
 import sys
 import time
 import uuid
@@ -26,6 +25,7 @@ from desk.attachments.service import sanitize_filename, served_content_type, sni
 from desk.enums import Priority, Role, TicketStatus
 from desk.settings import Settings
 from desk.tickets.models import AuditLog, Comment, Ticket
+from tests.support.ports import free_port
 
 API = "/api/v1/attachments"
 BOUNDARY = "desk-test-boundary-7MA4YWxkTrZu0gW"
@@ -610,12 +610,6 @@ BIG_UPLOAD_BYTES = 200 * 1024 * 1024
 SERVER_MEMORY_HEADROOM = 40 * 1024 * 1024  # far below the file: the body is never held
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _rss_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
@@ -626,7 +620,7 @@ def _rss_kib(pid: int, field: str) -> int:
 @asynccontextmanager
 async def uvicorn_server(settings: Settings, upload_dir: Path) -> AsyncIterator[tuple[str, int]]:
     """The API in its own process, as deployed; yields its base URL and pid."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DESK_ENV": "test",

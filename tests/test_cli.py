@@ -34,6 +34,7 @@ from desk.enums import Role
 from desk.settings import Settings
 from desk.sla.models import SlaPolicy
 from desk.temporal import SEARCH_ATTRIBUTES, missing_search_attributes
+from tests.support.ports import free_port
 
 UUID_LINE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n$")
 
@@ -252,15 +253,9 @@ def held_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize(("setting", "env_var", "what"), devrun.PORTS)
 def test_dev_refuses_a_port_in_use_naming_its_setting(held_port, setting, env_var, what):
-    ports = {name: _free_port() for name, _, _ in devrun.PORTS}
+    ports = {name: free_port() for name, _, _ in devrun.PORTS}
     ports[setting] = held_port
     settings = Settings(**ports, _env_file=None)
     with pytest.raises(devrun.DevError) as caught:
@@ -271,7 +266,7 @@ def test_dev_refuses_a_port_in_use_naming_its_setting(held_port, setting, env_va
 
 
 def test_free_ports_pass_the_check():
-    ports = {name: _free_port() for name, _, _ in devrun.PORTS}
+    ports = {name: free_port() for name, _, _ in devrun.PORTS}
     devrun.check_ports(Settings(**ports, _env_file=None))
 
 

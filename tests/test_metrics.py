@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -32,6 +31,7 @@ from desk.temporal import ticket_workflow_id
 from desk.tickets.contracts import TicketInput
 from desk.tickets.models import Ticket
 from tests.support.polling import eventually
+from tests.support.ports import free_port
 from tests.support.workflows import new_ticket_state
 from workflows.ticket import TicketWorkflow
 
@@ -178,12 +178,6 @@ async def test_metrics_are_not_in_the_public_api_schema(client):
 # --- The worker ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class ServiceProcess:
     """``python -m <module>`` running, and its HTTP health endpoint."""
 
@@ -243,7 +237,7 @@ async def worker_process(
     settings: Settings, dev_server: WorkflowEnvironment, tmp_path: Path
 ) -> AsyncIterator[ServiceProcess]:
     """``python -m worker`` on a task queue of its own."""
-    port, task_queue = _free_port(), f"metrics-{uuid.uuid4().hex[:8]}"
+    port, task_queue = free_port(), f"metrics-{uuid.uuid4().hex[:8]}"
     env = {
         "DESK_DATABASE_URL": settings.database_url,
         "DESK_TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
@@ -350,7 +344,8 @@ async def test_sigterm_lets_a_running_notification_finish_then_exits_0(
     work, waits for the POST to be answered and recorded, then exits 0."""
     from desk.notifications.contracts import SlaNotice
     from desk.notifications.models import WebhookDelivery
-    from tests.test_webhooks import Receiver, _webhook
+    from tests.support.receivers import Receiver
+    from tests.support.receivers import add_webhook as _webhook
 
     receiver = Receiver(delay={"/slow": 3.0})
     org = await world.org()
@@ -408,7 +403,7 @@ async def test_sigterm_lets_the_api_finish_a_request_in_flight_then_exits_0(
     answered (201), new connections are refused, and the process ends cleanly."""
     org = await world.org()
     customer = await world.user(org)
-    port = _free_port()
+    port = free_port()
     env = {
         "DESK_ENV": "test",
         "DESK_JWT_SECRET": settings.jwt_secret.get_secret_value(),

@@ -5,4 +5,7 @@
 - ``workflows``: starting a ``TicketWorkflow`` directly on a Temporal client.
 - ``polling``: ``eventually``, for what happens in another task or process.
 - ``db_cut``: cutting and restoring a process's access to the test database.
+- ``receivers``: a webhook receiver and an SMTP server on loopback (``SECRET``,
+  ``add_webhook``); the ``receiver`` and ``smtp_server`` fixtures serve them.
+- ``ports``: ``free_port``.
 """
