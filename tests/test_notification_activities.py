@@ -27,7 +27,7 @@ from desk.notifications.webhooks import RetryableDeliveryError, delivery_key
 from tests.support.ports import free_port
 from tests.support.receivers import SECRET
 from tests.support.receivers import add_webhook as _webhook
-from tests.test_attachments import make_ticket
+from tests.support.tickets import make_ticket
 
 DUE = datetime(2026, 3, 2, 16, 0, tzinfo=UTC)
 

@@ -21,7 +21,7 @@ from desk.tickets import service
 from desk.tickets.contracts import ProjectionBatch
 from desk.tickets.models import AuditLog, Ticket
 from desk.tickets.projection import write_projection
-from tests.test_tickets_api import TICKETS, Tenant, make_tenant
+from tests.support.tickets import TICKETS, Tenant, make_tenant
 
 
 @pytest.fixture(scope="module")
