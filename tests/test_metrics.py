@@ -5,21 +5,16 @@ worker (local and regular activities) and of the API (requests in flight)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.testing import WorkflowEnvironment
 
 from desk import metrics
 from desk.app import create_app
@@ -32,6 +27,7 @@ from desk.tickets.contracts import TicketInput
 from desk.tickets.models import Ticket
 from tests.support.polling import eventually
 from tests.support.ports import free_port
+from tests.support.processes import ServiceProcess, service_process, worker_process
 from tests.support.workflows import new_ticket_state
 from workflows.ticket import TicketWorkflow
 
@@ -176,83 +172,6 @@ async def test_metrics_are_not_in_the_public_api_schema(client):
 
 
 # --- The worker ------------------------------------------------------------------------------
-
-
-class ServiceProcess:
-    """``python -m <module>`` running, and its HTTP health endpoint."""
-
-    def __init__(
-        self, process: subprocess.Popen[bytes], port: int, health_path: str, task_queue: str
-    ):
-        self.process = process
-        self.url = f"http://127.0.0.1:{port}"
-        self.health_path = health_path
-        self.task_queue = task_queue
-
-    async def get(self, path: str) -> httpx.Response:
-        async with httpx.AsyncClient(base_url=self.url, timeout=5) as http:
-            return await http.get(path)
-
-    async def status(self) -> int | None:
-        try:
-            return (await self.get(self.health_path)).status_code
-        except httpx.HTTPError:
-            return None
-
-
-@asynccontextmanager
-async def service_process(
-    module: str,
-    env: dict[str, str],
-    tmp_path: Path,
-    *,
-    port: int,
-    health_path: str = "/healthz",
-    task_queue: str = "",
-) -> AsyncIterator[ServiceProcess]:
-    """``python -m <module>`` as production runs it, once its health answers 200; killed on
-    the way out if still running."""
-    log_file = (tmp_path / f"{module}.log").open("wb")
-    # Popen returns at once; cwd is a fresh directory, so the process reads no .env.
-    process = subprocess.Popen(  # noqa: ASYNC220
-        [sys.executable, "-m", module],
-        env={**os.environ, **env},
-        cwd=tmp_path,
-        stdout=log_file,
-        stderr=log_file,
-    )
-    service = ServiceProcess(process, port, health_path, task_queue)
-    try:
-        await eventually(lambda: _up(service), timeout=60)
-        yield service
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log_file.close()
-
-
-@asynccontextmanager
-async def worker_process(
-    settings: Settings, dev_server: WorkflowEnvironment, tmp_path: Path
-) -> AsyncIterator[ServiceProcess]:
-    """``python -m worker`` on a task queue of its own."""
-    port, task_queue = free_port(), f"metrics-{uuid.uuid4().hex[:8]}"
-    env = {
-        "DESK_DATABASE_URL": settings.database_url,
-        "DESK_TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
-        "DESK_TEMPORAL_TASK_QUEUE": task_queue,
-        "DESK_WORKER_METRICS_PORT": str(port),
-        "DESK_LOG_FORMAT": "json",
-    }
-    async with service_process("worker", env, tmp_path, port=port, task_queue=task_queue) as w:
-        yield w
-
-
-async def _up(service: ServiceProcess) -> bool:
-    if service.process.poll() is not None:
-        raise AssertionError(f"{service.process.args} exited with {service.process.returncode}")
-    return await service.status() == 200
 
 
 async def test_the_worker_exposes_our_counters_and_the_sdk_metrics(settings, dev_server, tmp_path):
