@@ -10,6 +10,7 @@
 - ``receivers``: a webhook receiver and an SMTP server on loopback (``SECRET``,
   ``add_webhook``); the ``receiver`` and ``smtp_server`` fixtures serve them.
 - ``ports``: ``free_port``.
+- ``prometheus``: ``sample``, one value of a ``/metrics`` exposition.
 - ``tickets``: a projection row (``make_ticket``) and the ticket routes over HTTP
   (``make_tenant``, ``create``, ``act``, ``ticket_in``...).
 - ``attachments``: ``upload`` and the multipart body it sends.
