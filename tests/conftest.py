@@ -32,6 +32,9 @@ from tests.support.config import DEV_SERVER_DYNAMIC_CONFIG, TEST_DB
 from tests.support.receivers import Receiver, SmtpServer, serve_smtp
 from tests.support.world import World, login_headers
 
+# Marks what needs Temporal or a subprocess, for `make test-fast` to leave out.
+pytest_plugins = ["tests.support.tiers"]
+
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 

@@ -581,6 +581,7 @@ def _reset_peak_rss(pid: int) -> int:
         return _rss_kib(pid, "VmHWM")
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 async def test_200_mb_upload_streams_in_little_memory(desk, settings, tmp_path):
     """A 200 MB upload through uvicorn: the server's peak RSS grows by far less than the

@@ -212,6 +212,7 @@ async def bare_temporal() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+@pytest.mark.temporal
 async def test_temporal_setup_creates_missing_search_attributes_once(bare_temporal):
     client = bare_temporal.client
     address = client.service_client.config.target_host
@@ -228,6 +229,7 @@ async def test_temporal_setup_creates_missing_search_attributes_once(bare_tempor
     assert second.stdout == f"already present in namespace default: {', '.join(names)}\n"
 
 
+@pytest.mark.temporal
 async def test_temporal_setup_names_a_missing_namespace(bare_temporal):
     address = bare_temporal.client.service_client.config.target_host
     result = await desk(
@@ -290,6 +292,7 @@ STUBBORN = (
 )
 
 
+@pytest.mark.subprocess
 def test_stop_child_kills_what_ignores_sigint_after_the_grace():
     console = devrun.Console(stream=io.StringIO())
     child = devrun.spawn("stubborn", [sys.executable, "-c", STUBBORN], dict(os.environ), console)
@@ -301,6 +304,7 @@ def test_stop_child_kills_what_ignores_sigint_after_the_grace():
     assert "stubborn did not stop in time: killing it" in console.stream.getvalue()
 
 
+@pytest.mark.subprocess
 def test_a_child_that_dies_is_noticed():
     run = devrun.DevRun(Settings(_env_file=None), devrun.Console(stream=io.StringIO()))
     dead = devrun.spawn("api", [sys.executable, "-c", "raise SystemExit(3)"], {}, run.console)

@@ -25,6 +25,7 @@ from tests.support.ports import free_port
 
 pytestmark = [
     pytest.mark.e2e,
+    pytest.mark.subprocess,
     pytest.mark.skipif(
         os.environ.get("DESK_TEST_DB", "sqlite") != "sqlite",
         reason="desk dev embeds SQLite: run once",

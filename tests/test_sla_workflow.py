@@ -35,6 +35,8 @@ from tests.support.workflows import actor, new_ticket_state, start_ticket
 from worker import build_worker
 from workflows.ticket import TicketWorkflow
 
+pytestmark = pytest.mark.temporal  # every test runs workflows on its own time-skipping server
+
 HOUR = 3600
 
 

@@ -111,6 +111,7 @@ def test_histories_are_recorded():
     assert list(HISTORIES.glob("*.json")), "run `python -m tests.histories.record` once"
 
 
+@pytest.mark.temporal
 async def test_worker_refuses_a_namespace_without_our_search_attributes():
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_cli())
     try:
