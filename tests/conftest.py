@@ -143,9 +143,10 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
 # --- The app --------------------------------------------------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """The app, with Temporal left unconnected (routes that need it answer 503)."""
+    """The app, with Temporal left unconnected (routes that need it answer 503). One for the
+    run, as the API is stateless: a fresh app's first request builds every route (~40 ms)."""
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
