@@ -31,6 +31,8 @@ from tests.support.workflows import new_ticket_state
 from tests.support.world import bearer
 from workflows.ticket import TicketWorkflow
 
+pytestmark = pytest.mark.subprocess
+
 
 @asynccontextmanager
 async def hold_ticket_writes(engine: AsyncEngine) -> AsyncIterator[None]:

@@ -9,8 +9,8 @@ Two marks say what a test needs beyond this process (``pytest --markers`` lists 
 
 A test that starts a server or a process by hand (not through those fixtures) carries the
 mark itself, ``@pytest.mark.temporal`` or ``@pytest.mark.subprocess`` (or ``pytestmark``
-for a whole module). One that does not fails, naming the mark it lacks: an unmarked test may
-start neither, in any run.
+for a whole module). One that does not fails, in any run, naming the mark it lacks: a test
+with neither mark, one of the fast tier, may start neither.
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
 
 
 def _require(mark: str, what: str) -> None:
-    if _running is not None and _running.get_closest_marker(mark) is None:
+    if _running is not None and not any(
+        _running.get_closest_marker(name) for name in ("temporal", "subprocess")
+    ):
         pytest.fail(
             f"{_running.nodeid} starts {what} but is not marked @pytest.mark.{mark}: "
             "mark it, so that `make test-fast` leaves it out (tests/support/tiers.py)",
