@@ -1,5 +1,6 @@
 # ATUM Desk: `make run` starts everything on this machine, `make test` runs the suite on
-# SQLite and on PostgreSQL. `make help` lists every target.
+# SQLite and on PostgreSQL, `make test-fast` only what needs neither Temporal nor a
+# subprocess. `make help` lists every target.
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,12 +9,16 @@ STAMP := $(VENV)/.installed
 DESK_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 export DESK_TEST_POSTGRES_URL
 PYTEST_ARGS ?=
-# pytest, where exit code 5 ("no tests collected") is reported as the failure it is.
-PYTEST := $(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; \
+# $(call pytest,ARGS): pytest, where exit code 5 ("no tests collected") is reported as the
+# failure it is.
+pytest = $(PY) -m pytest $(PYTEST_ARGS) $(1) || { rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests" >&2; fi; exit $$rc; }
+# What `make test-fast` leaves out: tests marked (mostly automatically, from their
+# fixtures) as needing a Temporal server or subprocesses; see tests/support/tiers.py.
+FAST := -m "not temporal and not subprocess"
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-sqlite test-postgres lint bench clean
+.PHONY: help run test test-fast test-sqlite test-postgres lint bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,14 +38,18 @@ test: $(STAMP) ## Run the whole suite on SQLite, then on PostgreSQL (DESK_TEST_P
 	@$(MAKE) --no-print-directory test-sqlite
 	@$(MAKE) --no-print-directory test-postgres
 
+test-fast: $(STAMP) ## Run only the pure and in-process tests (SQLite; no Temporal, no subprocesses)
+	@echo "== fast tests on SQLite (no Temporal, no subprocesses) =="
+	@DESK_TEST_DB=sqlite $(call pytest,$(FAST))
+
 test-sqlite: $(STAMP) ## Run the suite on SQLite only
 	@echo "== tests on SQLite =="
-	@DESK_TEST_DB=sqlite $(PYTEST)
+	@DESK_TEST_DB=sqlite $(call pytest)
 
 test-postgres: $(STAMP) ## Run the suite on PostgreSQL only (skipped loudly if unreachable; fails if CI=true)
 	@if $(PY) scripts/pg_available.py "$(DESK_TEST_POSTGRES_URL)"; then \
 		echo "== tests on PostgreSQL =="; \
-		DESK_TEST_DB=postgres $(PYTEST); \
+		DESK_TEST_DB=postgres $(call pytest); \
 	else \
 		echo ""; \
 		echo "################################################################################"; \

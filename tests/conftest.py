@@ -2,15 +2,16 @@
 servers (started on first use), the app over httpx, and factories.
 
 Pick the engine with ``DESK_TEST_DB=sqlite|postgres``; PostgreSQL comes from
-``DESK_TEST_POSTGRES_URL`` and each run creates and drops its own database.
+``DESK_TEST_POSTGRES_URL`` and each run creates and drops its own database. The helpers
+these fixtures are built from, and that tests import, live in ``tests/support/``.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,24 +23,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from desk.app import create_app
-from desk.auth.models import Organization, User
-from desk.auth.security import hash_password
 from desk.binaries import temporal_cli, temporal_test_server
 from desk.db.engine import create_engine, create_sessionmaker
 from desk.db.migrate import upgrade_async
-from desk.enums import Role
 from desk.settings import Settings
 from desk.temporal import SEARCH_ATTRIBUTES
+from tests.support.config import DEV_SERVER_DYNAMIC_CONFIG, TEST_DB
+from tests.support.receivers import Receiver, SmtpServer, serve_smtp
+from tests.support.world import World, login_headers
+
+# Marks what needs Temporal or a subprocess, for `make test-fast` to leave out.
+pytest_plugins = ["tests.support.tiers"]
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-TEST_DB = os.environ.get("DESK_TEST_DB", "sqlite")
-PASSWORD = "correct horse battery staple"
-
-# Dynamic config of the dev server used by the tests; a low continue-as-new suggestion lets
-# a test reach it with a handful of updates.
-DEV_SERVER_DYNAMIC_CONFIG = {
-    "limit.historyCount.suggestContinueAsNew": "60",
-}
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -147,9 +143,10 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
 # --- The app --------------------------------------------------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """The app, with Temporal left unconnected (routes that need it answer 503)."""
+    """The app, with Temporal left unconnected (routes that need it answer 503). One for the
+    run, as the API is stateless: a fresh app's first request builds every route (~40 ms)."""
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
@@ -191,44 +188,25 @@ async def desk(desk_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+# --- Servers the desk sends to ----------------------------------------------------------
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A webhook receiver on loopback that checks signatures with ``SECRET``."""
+    target = Receiver()
+    async with target.serving():
+        yield target
+
+
+@pytest.fixture
+async def smtp_server() -> AsyncIterator[SmtpServer]:
+    """An SMTP server on loopback; what it receives is in ``smtp_server.inbox``."""
+    async with serve_smtp() as server:
+        yield server
+
+
 # --- Factories ------------------------------------------------------------------------
-
-
-@dataclass
-class World:
-    """Factories bound to the test database. Each test makes its own organization(s), so
-    tests never see each other's rows."""
-
-    sessionmaker: async_sessionmaker[AsyncSession]
-
-    async def org(self, name: str = "Acme", **fields) -> Organization:
-        async with self.sessionmaker() as session:
-            org = Organization(name=name, **fields)
-            session.add(org)
-            await session.commit()
-            return org
-
-    async def user(
-        self,
-        org: Organization,
-        role: Role = Role.CUSTOMER,
-        *,
-        email: str | None = None,
-        password: str = PASSWORD,
-        **fields,
-    ) -> User:
-        async with self.sessionmaker() as session:
-            user = User(
-                organization_id=org.id,
-                email=email or f"{role.lower()}-{uuid.uuid4().hex[:10]}@example.com",
-                full_name=f"Test {role.title()}",
-                role=role,
-                password_hash=hash_password(password),
-                **fields,
-            )
-            session.add(user)
-            await session.commit()
-            return user
 
 
 @pytest.fixture
@@ -241,13 +219,6 @@ LoginFn = Callable[..., Awaitable[dict[str, str]]]
 
 @pytest.fixture
 def login(client: httpx.AsyncClient) -> LoginFn:
-    """Log a user in over HTTP; returns the Authorization header."""
-
-    async def _login(user: User, password: str = PASSWORD) -> dict[str, str]:
-        response = await client.post(
-            "/api/v1/auth/login", data={"username": user.email, "password": password}
-        )
-        assert response.status_code == 200, response.text
-        return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-    return _login
+    """Log a user in over HTTP (``await login(user, password=PASSWORD)``); returns the
+    Authorization header."""
+    return functools.partial(login_headers, client)

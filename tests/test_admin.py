@@ -14,7 +14,7 @@ from desk.auth.models import RefreshToken, User
 from desk.enums import Role
 from desk.errors import Conflict, Unprocessable
 from desk.tickets.models import AuditLog
-from tests.conftest import PASSWORD
+from tests.support.world import PASSWORD
 
 USERS = "/api/v1/admin/users"
 SERVICES = "/api/v1/admin/services"

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
 import os
-import socket
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -25,35 +23,18 @@ from desk.attachments.headers import RangeNotSatisfiable, content_disposition, p
 from desk.attachments.models import Attachment
 from desk.attachments.service import AttachmentService, UploadLimits
 from desk.attachments.storage import AttachmentStorage
-from desk.enums import Priority, Role, TicketStatus
+from desk.enums import Role, TicketStatus
 from desk.errors import TicketClosed
 from desk.settings import Settings
 from desk.tickets.models import AuditLog, Comment, Ticket
+from tests.support.attachments import API, BOUNDARY, FORM_HEADERS, form_envelope, form_parts, upload
+from tests.support.ports import free_port
+from tests.support.tickets import make_ticket
 
-API = "/api/v1/attachments"
-BOUNDARY = "desk-test-boundary-7MA4YWxkTrZu0gW"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
-_numbers = itertools.count(1)
 
 
 # --- Factories and helpers ------------------------------------------------------------
-
-
-async def make_ticket(sessionmaker, org, requester, status=TicketStatus.NEW) -> Ticket:
-    """A ticket projection row, as the ticket workflow would have written it."""
-    async with sessionmaker() as session:
-        ticket = Ticket(
-            id=uuid.uuid4(),
-            organization_id=org.id,
-            number=next(_numbers),
-            subject="Printer on fire",
-            priority=Priority.HIGH,
-            status=status,
-            requester_id=requester.id,
-        )
-        session.add(ticket)
-        await session.commit()
-        return ticket
 
 
 async def make_comment(sessionmaker, ticket, author, *, internal=False) -> Comment:
@@ -68,71 +49,6 @@ async def make_comment(sessionmaker, ticket, author, *, internal=False) -> Comme
         session.add(comment)
         await session.commit()
         return comment
-
-
-def form_envelope(
-    filename: str | bytes | None,
-    *,
-    content_type: str = "application/octet-stream",
-    fields: dict[str, str] | None = None,
-) -> tuple[bytes, bytes]:
-    """The multipart/form-data bytes before and after the file's content, built by hand
-    so filenames go over the wire raw."""
-    head = b""
-    for name, value in (fields or {}).items():
-        head += (
-            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
-        ).encode()
-    if isinstance(filename, str):
-        filename = filename.encode()
-    disposition = b'form-data; name="file"'
-    if filename is not None:
-        disposition += b'; filename="' + filename.replace(b'"', b'\\"') + b'"'
-    head += f"--{BOUNDARY}\r\nContent-Disposition: ".encode() + disposition
-    head += f"\r\nContent-Type: {content_type}\r\n\r\n".encode()
-    return head, f"\r\n--{BOUNDARY}--\r\n".encode()
-
-
-def form_parts(
-    filename: str | bytes | None, content: bytes | Iterable[bytes], **kwargs
-) -> Iterable[bytes]:
-    """A whole multipart body carrying ``content`` as the file, in pieces."""
-    head, tail = form_envelope(filename, **kwargs)
-    yield head
-    if isinstance(content, bytes):
-        yield content
-    else:
-        yield from content
-    yield tail
-
-
-FORM_HEADERS = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
-
-
-async def upload(
-    client: httpx.AsyncClient,
-    auth: dict[str, str],
-    ticket_id: uuid.UUID,
-    content: bytes,
-    filename: str | bytes | None = "report.bin",
-    *,
-    streamed: bool = False,
-    **kwargs,
-) -> httpx.Response:
-    """POST a file; ``streamed`` sends it chunked (no Content-Length) from a generator."""
-    parts = list(form_parts(filename, content, **kwargs))
-    if streamed:
-
-        async def body() -> AsyncIterator[bytes]:
-            for part in parts:
-                yield part
-
-        data = body()
-    else:
-        data = b"".join(parts)
-    return await client.post(
-        f"{API}/ticket/{ticket_id}", content=data, headers={**auth, **FORM_HEADERS}
-    )
 
 
 @asynccontextmanager
@@ -642,12 +558,6 @@ BIG_UPLOAD_BYTES = 200 * 1024 * 1024
 SERVER_MEMORY_HEADROOM = 40 * 1024 * 1024  # far below the file: the body is never held
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _rss_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
@@ -658,7 +568,7 @@ def _rss_kib(pid: int, field: str) -> int:
 @asynccontextmanager
 async def uvicorn_server(settings: Settings, upload_dir: Path) -> AsyncIterator[tuple[str, int]]:
     """The API in its own process, as deployed; yields its base URL and pid."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DESK_ENV": "test",
@@ -703,6 +613,7 @@ def _reset_peak_rss(pid: int) -> int:
         return _rss_kib(pid, "VmHWM")
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 async def test_200_mb_upload_streams_in_little_memory(desk, settings, tmp_path):
     """A 200 MB upload through uvicorn: the server's peak RSS grows by far less than the

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from desk.cli import app as desk_cli
 from desk.enums import Role
-from tests.test_attachments import make_ticket, upload
+from tests.support.attachments import upload
+from tests.support.tickets import make_ticket
 
 
 async def run_verify(settings, *args: str):

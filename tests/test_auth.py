@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from desk.auth.models import RefreshToken, User
 from desk.auth.security import create_access_token, hash_refresh_token, needs_rehash
 from desk.enums import Role
-from tests.conftest import PASSWORD
+from tests.support.world import PASSWORD
 
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"

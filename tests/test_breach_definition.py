@@ -8,7 +8,8 @@ import uuid
 
 from desk.enums import Role
 from desk.tickets.search_index import ticket_workflow_id
-from tests.workflow_support import eventually, login_headers
+from tests.support.polling import eventually
+from tests.support.world import login_headers
 
 POLICIES = "/api/v1/admin/sla-policies"
 TICKETS = "/api/v1/tickets"

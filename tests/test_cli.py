@@ -34,6 +34,7 @@ from desk.enums import Role
 from desk.settings import Settings
 from desk.sla.models import SlaPolicy
 from desk.temporal import SEARCH_ATTRIBUTES, missing_search_attributes
+from tests.support.ports import free_port
 
 UUID_LINE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n$")
 
@@ -211,6 +212,7 @@ async def bare_temporal() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+@pytest.mark.temporal
 async def test_temporal_setup_creates_missing_search_attributes_once(bare_temporal):
     client = bare_temporal.client
     address = client.service_client.config.target_host
@@ -227,6 +229,7 @@ async def test_temporal_setup_creates_missing_search_attributes_once(bare_tempor
     assert second.stdout == f"already present in namespace default: {', '.join(names)}\n"
 
 
+@pytest.mark.temporal
 async def test_temporal_setup_names_a_missing_namespace(bare_temporal):
     address = bare_temporal.client.service_client.config.target_host
     result = await desk(
@@ -252,15 +255,9 @@ def held_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize(("setting", "env_var", "what"), devrun.PORTS)
 def test_dev_refuses_a_port_in_use_naming_its_setting(held_port, setting, env_var, what):
-    ports = {name: _free_port() for name, _, _ in devrun.PORTS}
+    ports = {name: free_port() for name, _, _ in devrun.PORTS}
     ports[setting] = held_port
     settings = Settings(**ports, _env_file=None)
     with pytest.raises(devrun.DevError) as caught:
@@ -271,7 +268,7 @@ def test_dev_refuses_a_port_in_use_naming_its_setting(held_port, setting, env_va
 
 
 def test_free_ports_pass_the_check():
-    ports = {name: _free_port() for name, _, _ in devrun.PORTS}
+    ports = {name: free_port() for name, _, _ in devrun.PORTS}
     devrun.check_ports(Settings(**ports, _env_file=None))
 
 
@@ -295,6 +292,7 @@ STUBBORN = (
 )
 
 
+@pytest.mark.subprocess
 def test_stop_child_kills_what_ignores_sigint_after_the_grace():
     console = devrun.Console(stream=io.StringIO())
     child = devrun.spawn("stubborn", [sys.executable, "-c", STUBBORN], dict(os.environ), console)
@@ -306,6 +304,7 @@ def test_stop_child_kills_what_ignores_sigint_after_the_grace():
     assert "stubborn did not stop in time: killing it" in console.stream.getvalue()
 
 
+@pytest.mark.subprocess
 def test_a_child_that_dies_is_noticed():
     run = devrun.DevRun(Settings(_env_file=None), devrun.Console(stream=io.StringIO()))
     dead = devrun.spawn("api", [sys.executable, "-c", "raise SystemExit(3)"], {}, run.console)

@@ -13,7 +13,7 @@ import pytest
 from desk.app import create_app
 from desk.enums import TicketStatus
 from desk.tickets.schemas import CommentCreate
-from tests.test_tickets_api import (
+from tests.support.tickets import (
     COMMENTS,
     TICKETS,
     Party,

@@ -13,7 +13,7 @@ from desk.auth.models import Organization
 from desk.db.base import Base
 from desk.db.engine import create_engine
 from desk.db.migrate import include_object, upgrade_async
-from tests.conftest import TEST_DB
+from tests.support.config import TEST_DB
 
 
 async def test_migrations_build_every_table(engine):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,8 +21,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.ports import free_port
+
 pytestmark = [
     pytest.mark.e2e,
+    pytest.mark.subprocess,
     pytest.mark.skipif(
         os.environ.get("DESK_TEST_DB", "sqlite") != "sqlite",
         reason="desk dev embeds SQLite: run once",
@@ -33,12 +35,6 @@ pytestmark = [
 
 START_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 120
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def desk_command() -> list[str]:

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import Envelope, Session
 
 from desk.notifications.email import (
     EmailDeliveryError,
@@ -21,6 +15,7 @@ from desk.notifications.email import (
     send_email,
 )
 from desk.settings import Settings
+from tests.support.ports import free_port
 
 TICKET_ID = uuid.UUID("6f1c0e1e-8a51-4a43-9a57-2f0d8d3c1b2a")
 DUE = datetime(2026, 3, 2, 16, 0, tzinfo=UTC)
@@ -30,52 +25,6 @@ def _settings(**overrides) -> Settings:
     return Settings(
         env="test", jwt_secret="email-test-" + uuid.uuid4().hex, _env_file=None, **overrides
     )
-
-
-@dataclass
-class Inbox:
-    """An aiosmtpd handler: keeps what it receives; can refuse recipients with a reply."""
-
-    received: list[Envelope] = field(default_factory=list)
-    refuse_rcpt: str | None = None  # e.g. "550 5.1.1 no such user"
-
-    async def handle_RCPT(
-        self, server, session: Session, envelope: Envelope, address: str, rcpt_options
-    ) -> str:
-        if self.refuse_rcpt and address.startswith("refused"):
-            return self.refuse_rcpt
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session: Session, envelope: Envelope) -> str:
-        self.received.append(envelope)
-        return "250 Message accepted for delivery"
-
-
-@dataclass
-class SmtpServer:
-    inbox: Inbox
-    port: int
-
-
-@pytest.fixture
-async def smtp_server() -> AsyncIterator[SmtpServer]:
-    inbox = Inbox()
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: SMTPServer(inbox, hostname="smtp.desk.test"), "127.0.0.1", 0
-    )
-    try:
-        yield SmtpServer(inbox, server.sockets[0].getsockname()[1])
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- Rendering ------------------------------------------------------------------------
@@ -212,7 +161,7 @@ async def test_partly_refused_recipients_still_deliver_to_the_others(smtp_server
 
 
 async def test_unreachable_server_is_a_retryable_error():
-    settings = _settings(smtp_host="127.0.0.1", smtp_port=_closed_port())
+    settings = _settings(smtp_host="127.0.0.1", smtp_port=free_port())
 
     with pytest.raises(EmailDeliveryError) as caught:
         await send_email(settings, to=["a@example.com"], subject="s", body="b")

@@ -1,48 +1,21 @@
-"""Prometheus metrics: the API's /metrics (HTTP by route template, tickets by status), the
-worker's endpoint (our counters and the Temporal SDK's), and the drain on SIGTERM of the
-worker (local and regular activities) and of the API (requests in flight)."""
+"""Prometheus metrics: the API's /metrics (HTTP by route template, tickets by status) and the
+worker's endpoint (our counters and the Temporal SDK's)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import WorkflowUpdateStage
-from temporalio.testing import WorkflowEnvironment
 
 from desk import metrics
 from desk.app import create_app
-from desk.auth.security import create_access_token
-from desk.db.types import utcnow
-from desk.enums import Role, TicketStatus
-from desk.settings import Settings
-from desk.tickets.contracts import AcceptRequest, TicketInput
+from desk.enums import TicketStatus
 from desk.tickets.models import Ticket
-from desk.tickets.search_index import ticket_workflow_id
-from tests.workflow_support import actor, eventually, new_ticket_state, start_ticket
-from workflows.ticket import TicketWorkflow
-
-
-def sample(exposition: str, name: str, **labels: str) -> float | None:
-    """The value of the sample ``name{labels}`` in a Prometheus text exposition."""
-    for family in text_string_to_metric_families(exposition):
-        for s in family.samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                return s.value
-    return None
+from tests.support.processes import worker_process
+from tests.support.prometheus import sample
+from tests.support.workflows import new_ticket_state
+from tests.support.world import bearer
 
 
 async def scrape(http: httpx.AsyncClient) -> str:
@@ -50,17 +23,6 @@ async def scrape(http: httpx.AsyncClient) -> str:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     return response.text
-
-
-def _bearer(settings: Settings, user) -> dict[str, str]:
-    token = create_access_token(
-        settings,
-        user_id=user.id,
-        organization_id=user.organization_id,
-        role=str(user.role),
-        now=utcnow(),
-    )
-    return {"Authorization": f"Bearer {token}"}
 
 
 # --- The API ---------------------------------------------------------------------------------
@@ -76,7 +38,7 @@ async def test_requests_are_counted_by_route_template_and_status(client, world, 
 
     ticket_ids = [uuid.uuid4() for _ in range(3)]
     for ticket_id in ticket_ids:
-        response = await client.get(f"/api/v1/tickets/{ticket_id}", headers=_bearer(settings, user))
+        response = await client.get(f"/api/v1/tickets/{ticket_id}", headers=bearer(settings, user))
         assert response.status_code == 404
     after = await scrape(client)
 
@@ -178,89 +140,6 @@ async def test_metrics_are_not_in_the_public_api_schema(client):
 # --- The worker ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class ServiceProcess:
-    """``python -m <module>`` running, and its HTTP health endpoint."""
-
-    def __init__(
-        self, process: subprocess.Popen[bytes], port: int, health_path: str, task_queue: str
-    ):
-        self.process = process
-        self.url = f"http://127.0.0.1:{port}"
-        self.health_path = health_path
-        self.task_queue = task_queue
-
-    async def get(self, path: str) -> httpx.Response:
-        async with httpx.AsyncClient(base_url=self.url, timeout=5) as http:
-            return await http.get(path)
-
-    async def status(self) -> int | None:
-        try:
-            return (await self.get(self.health_path)).status_code
-        except httpx.HTTPError:
-            return None
-
-
-@asynccontextmanager
-async def service_process(
-    module: str,
-    env: dict[str, str],
-    tmp_path: Path,
-    *,
-    port: int,
-    health_path: str = "/healthz",
-    task_queue: str = "",
-) -> AsyncIterator[ServiceProcess]:
-    """``python -m <module>`` as production runs it, once its health answers 200; killed on
-    the way out if still running."""
-    log_file = (tmp_path / f"{module}.log").open("wb")
-    # Popen returns at once; cwd is a fresh directory, so the process reads no .env.
-    process = subprocess.Popen(  # noqa: ASYNC220
-        [sys.executable, "-m", module],
-        env={**os.environ, **env},
-        cwd=tmp_path,
-        stdout=log_file,
-        stderr=log_file,
-    )
-    service = ServiceProcess(process, port, health_path, task_queue)
-    try:
-        await eventually(lambda: _up(service), timeout=60)
-        yield service
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log_file.close()
-
-
-@asynccontextmanager
-async def worker_process(
-    settings: Settings, dev_server: WorkflowEnvironment, tmp_path: Path
-) -> AsyncIterator[ServiceProcess]:
-    """``python -m worker`` on a task queue of its own."""
-    port, task_queue = _free_port(), f"metrics-{uuid.uuid4().hex[:8]}"
-    env = {
-        "DESK_DATABASE_URL": settings.database_url,
-        "DESK_TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
-        "DESK_TEMPORAL_TASK_QUEUE": task_queue,
-        "DESK_WORKER_METRICS_PORT": str(port),
-        "DESK_LOG_FORMAT": "json",
-    }
-    async with service_process("worker", env, tmp_path, port=port, task_queue=task_queue) as w:
-        yield w
-
-
-async def _up(service: ServiceProcess) -> bool:
-    if service.process.poll() is not None:
-        raise AssertionError(f"{service.process.args} exited with {service.process.returncode}")
-    return await service.status() == 200
-
-
 async def test_the_worker_exposes_our_counters_and_the_sdk_metrics(settings, dev_server, tmp_path):
     async with worker_process(settings, dev_server, tmp_path) as worker:
         response = await worker.get("/metrics")
@@ -280,167 +159,3 @@ async def test_the_worker_exposes_our_counters_and_the_sdk_metrics(settings, dev
     ]
     assert any(s.labels.get("task_queue") == worker.task_queue for s in sdk), exposition[-2000:]
     assert missing.status_code == 404
-
-
-@asynccontextmanager
-async def hold_ticket_writes(engine: AsyncEngine) -> AsyncIterator[None]:
-    """Block every write to the tickets table until the block ends."""
-    async with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            await connection.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: the write lock
-        else:
-            await connection.execute(text("LOCK TABLE tickets IN EXCLUSIVE MODE"))
-        try:
-            yield
-        finally:
-            await connection.rollback()
-
-
-async def _local_activities_running(worker: ServiceProcess) -> float:
-    """Local activities running in the worker now, from the SDK's slot gauge on /metrics."""
-    exposition = (await worker.get("/metrics")).text
-    used = sample(
-        exposition,
-        "temporal_worker_task_slots_used",
-        worker_type="LocalActivityWorker",
-        task_queue=worker.task_queue,
-    )
-    return used or 0
-
-
-async def test_sigterm_lets_the_running_projection_finish_then_exits_0(
-    settings, dev_server, tmp_path, world, sessionmaker, engine
-):
-    # The projection write is a local activity: it runs inside the worker's workflow task.
-    org = await world.org()
-    requester, manager = await world.user(org), await world.user(org, Role.MANAGER)
-    state = new_ticket_state(org, requester)
-
-    async with worker_process(settings, dev_server, tmp_path) as worker:
-        handle = await start_ticket(dev_server.client, worker.task_queue, state)
-        async with hold_ticket_writes(engine):
-            await handle.start_update(
-                TicketWorkflow.accept,
-                AcceptRequest(actor(manager)),
-                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-            )
-            # The write has started and waits on the lock.
-            await eventually(lambda: _local_activities_running(worker))
-            worker.process.send_signal(signal.SIGTERM)
-            # The worker is shutting down (its health says so) while the write still waits.
-            await eventually(lambda: _status_is(worker, 503))
-            assert worker.process.poll() is None
-        # The lock is gone: the write completes, then the worker exits cleanly.
-        code = await asyncio.to_thread(worker.process.wait, 60)
-
-    assert code == 0
-    async with sessionmaker() as session:
-        ticket = await session.get(Ticket, uuid.UUID(state.ticket_id))
-    assert ticket is not None and ticket.status == TicketStatus.ACCEPTED
-
-
-async def _status_is(worker: ServiceProcess, status: int) -> bool:
-    return await worker.status() == status
-
-
-async def test_sigterm_lets_a_running_notification_finish_then_exits_0(
-    settings, dev_server, tmp_path, world, sessionmaker
-):
-    """A regular activity (the SLA webhook) in flight at SIGTERM: the worker stops taking
-    work, waits for the POST to be answered and recorded, then exits 0."""
-    from desk.notifications.contracts import SlaNotice
-    from desk.notifications.models import WebhookDelivery
-    from tests.test_webhooks import Receiver, _webhook
-
-    receiver = Receiver(delay={"/slow": 3.0})
-    org = await world.org()
-    state = new_ticket_state(org, await world.user(org))
-    now = utcnow()
-    notice = SlaNotice(
-        ticket_id=state.ticket_id,
-        organization_id=state.organization_id,
-        ticket_number=state.number,
-        ticket_subject=state.subject,
-        priority=state.priority,
-        assignee_id=None,
-        metric="resolution",
-        kind="breach",
-        at=now,
-        due_at=now,
-        target_seconds=60.0,
-        dedupe_key=f"{state.ticket_id}:resolution:breach:0",
-    )
-    async with (
-        receiver.serving(),
-        worker_process(settings, dev_server, tmp_path) as worker,
-    ):
-        webhook = await _webhook(world, org, receiver.url("/slow"))
-        # A notice still to deliver, as continue-as-new carries one over.
-        await dev_server.client.start_workflow(
-            TicketWorkflow.run,
-            TicketInput(state=state, pending_notices=[notice]),
-            id=ticket_workflow_id(state.ticket_id),
-            task_queue=worker.task_queue,
-        )
-        await eventually(lambda: _has_request(receiver))  # the POST is in flight
-        worker.process.send_signal(signal.SIGTERM)
-        await eventually(lambda: _status_is(worker, 503))
-        assert worker.process.poll() is None  # still waiting for the answer
-        code = await asyncio.to_thread(worker.process.wait, 60)
-
-    assert code == 0
-    assert receiver.paths() == ["/slow"]
-    async with sessionmaker() as session:
-        delivery = await session.scalar(
-            select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id)
-        )
-    assert delivery is not None and delivery.status == "delivered"
-
-
-async def _has_request(receiver) -> bool:
-    return bool(receiver.requests)
-
-
-async def test_sigterm_lets_the_api_finish_a_request_in_flight_then_exits_0(
-    settings, dev_server, tmp_path, world, engine
-):
-    """``python -m api``: a create waiting on the database when SIGTERM arrives is still
-    answered (201), new connections are refused, and the process ends cleanly."""
-    org = await world.org()
-    customer = await world.user(org)
-    port = _free_port()
-    env = {
-        "DESK_ENV": "test",
-        "DESK_JWT_SECRET": settings.jwt_secret.get_secret_value(),
-        "DESK_DATABASE_URL": settings.database_url,
-        "DESK_TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
-        "DESK_TEMPORAL_TASK_QUEUE": f"drain-{uuid.uuid4().hex[:8]}",
-        "DESK_API_PORT": str(port),
-        "DESK_UPLOAD_DIR": str(tmp_path / "uploads"),
-    }
-    token = create_access_token(
-        settings, user_id=customer.id, organization_id=org.id, role=customer.role, now=utcnow()
-    )
-    headers = {"Authorization": f"Bearer {token}"}
-    async with (
-        service_process("api", env, tmp_path, port=port, health_path="/readyz") as api,
-        httpx.AsyncClient(base_url=api.url, timeout=60) as http,
-    ):
-        async with hold_ticket_writes(engine):
-            create = asyncio.create_task(
-                http.post("/api/v1/tickets", json={"subject": "In flight"}, headers=headers)
-            )
-            await asyncio.sleep(1.0)  # the request is waiting for the tickets table
-            assert not create.done()
-            api.process.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.5)
-            assert api.process.poll() is None  # draining
-            with pytest.raises(httpx.TransportError):  # no new connections meanwhile
-                async with httpx.AsyncClient(base_url=api.url) as fresh:
-                    await fresh.get("/healthz")
-        response = await create
-        code = await asyncio.to_thread(api.process.wait, 60)
-
-    assert response.status_code == 201, response.text
-    # uvicorn re-raises the signal once drained, so its supervisor sees "stopped by SIGTERM".
-    assert code in (0, -signal.SIGTERM)

@@ -4,7 +4,6 @@ real, signature-checking HTTP receiver."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -12,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.smtp import SMTP as SMTPServer
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 from temporalio.converter import DataConverter
@@ -28,34 +26,15 @@ from desk.notifications.models import EmailDelivery, Notification, WebhookDelive
 from desk.notifications.service import sla_recipients
 from desk.notifications.sla_notices import count_announced, record_in_app
 from desk.notifications.webhooks import RetryableDeliveryError, delivery_key
-from tests.test_attachments import make_ticket
-from tests.test_email import Inbox, SmtpServer, _closed_port
-from tests.test_webhooks import SECRET, Receiver, _webhook
+from tests.support.ports import free_port
+from tests.support.receivers import SECRET
+from tests.support.receivers import add_webhook as _webhook
+from tests.support.tickets import make_ticket
 
 DUE = datetime(2026, 3, 2, 16, 0, tzinfo=UTC)
 
 
 # --- Fixtures and helpers ---------------------------------------------------------------
-
-
-@pytest.fixture
-async def smtp_server() -> AsyncIterator[SmtpServer]:
-    inbox = Inbox()
-    server = await asyncio.get_running_loop().create_server(
-        lambda: SMTPServer(inbox, hostname="smtp.desk.test"), "127.0.0.1", 0
-    )
-    try:
-        yield SmtpServer(inbox, server.sockets[0].getsockname()[1])
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    target = Receiver()
-    async with target.serving():
-        yield target
 
 
 @pytest.fixture
@@ -310,7 +289,7 @@ async def test_smtp_down_raises_retryable_records_the_attempt_and_a_retry_sends(
     agent = await world.user(org, Role.AGENT)
     ticket = await _ticket(world, sessionmaker, org)
     notice = _notice(ticket, kind="warning", assignee=agent)
-    down = NotificationActivities(_with_smtp(settings, _closed_port()), sessionmaker)
+    down = NotificationActivities(_with_smtp(settings, free_port()), sessionmaker)
     failures = _counter("desk_notification_delivery_failures_total", channel="email")
 
     with pytest.raises(EmailDeliveryError) as caught:

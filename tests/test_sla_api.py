@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from desk.enums import Role, TicketStatus
 from desk.tickets.models import Ticket
-from tests.test_attachments import make_ticket
-from tests.workflow_support import login_headers
+from tests.support.tickets import make_ticket
+from tests.support.world import login_headers
 
 
 async def test_accept_starts_the_clock_with_the_matching_policy(world, desk):

@@ -16,16 +16,15 @@ import uvicorn
 
 from desk.app import create_app
 from desk.enums import Role
-from tests.test_email import smtp_server  # noqa: F401 - fixture
-from tests.test_webhooks import SECRET, receiver  # noqa: F401 - fixture
-from tests.workflow_support import login_headers
+from tests.support.receivers import SECRET
+from tests.support.world import login_headers
 from worker import build_worker
 
 LATENESS_BUDGET = timedelta(seconds=2)
 
 
 @pytest.fixture
-async def live(settings, dev_server, sessionmaker, smtp_server) -> AsyncIterator[str]:  # noqa: F811
+async def live(settings, dev_server, sessionmaker, smtp_server) -> AsyncIterator[str]:
     """API under uvicorn on a loopback port and a worker of its own, both mailing through
     the test's SMTP server."""
     live_settings = settings.model_copy(
@@ -54,8 +53,8 @@ async def live(settings, dev_server, sessionmaker, smtp_server) -> AsyncIterator
 async def test_breach_reaches_every_channel_within_two_seconds(
     world,
     live,
-    smtp_server,  # noqa: F811
-    receiver,  # noqa: F811
+    smtp_server,
+    receiver,
 ):
     org = await world.org()
     admin = await world.user(org, Role.ADMIN)

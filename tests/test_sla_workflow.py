@@ -30,9 +30,12 @@ from desk.tickets.contracts import (
     TicketState,
 )
 from desk.tickets.models import AuditLog, Ticket
-from tests.workflow_support import actor, eventually, new_ticket_state, start_ticket
+from tests.support.polling import eventually
+from tests.support.workflows import actor, new_ticket_state, start_ticket
 from worker import build_worker
 from workflows.ticket import TicketWorkflow
+
+pytestmark = pytest.mark.temporal  # every test runs workflows on its own time-skipping server
 
 HOUR = 3600
 

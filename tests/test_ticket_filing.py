@@ -20,7 +20,7 @@ from desk.tickets.models import AuditLog, Ticket
 from desk.tickets.projection import write_projection
 from desk.tickets.search_index import ticket_workflow_id
 from desk.tickets.service import TicketDraft, idempotent_ticket_id, write_filed_ticket
-from tests.test_tickets_api import TICKETS, Tenant, make_tenant
+from tests.support.tickets import TICKETS, Tenant, make_tenant
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import json
 import re
 import uuid
@@ -20,23 +19,31 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import BaseModel, ValidationError
 
 from desk.admin.models import Service
 from desk.app import create_app
-from desk.auth.models import Organization, User
-from desk.auth.security import create_access_token, hash_password
 from desk.db.types import utcnow
 from desk.enums import Role, TicketStatus
-from desk.settings import Settings
 from desk.tickets.schemas import CloseBody, StatusBody, TicketCreate
 from desk.tickets.search_index import ticket_workflow_id
-from tests.conftest import PASSWORD, World
+from tests.support.tickets import (
+    COMMENTS,
+    INTERNAL,
+    TICKETS,
+    Party,
+    Tenant,
+    act,
+    assert_model_refuses_nul,
+    create,
+    make_party,
+    make_tenant,
+    move,
+    ok,
+    ticket_in,
+)
+from tests.support.world import login_headers
 
 S = TicketStatus
-TICKETS = "/api/v1/tickets"
-INTERNAL = "/api/v1/internal/tickets"
-COMMENTS = "/api/v1/comments/ticket"
 
 # DESIGN.md's lifecycle table: what may follow each status (by someone).
 ALLOWED = {
@@ -62,76 +69,6 @@ async def api(settings, dev_server, ticket_worker) -> AsyncIterator[httpx.AsyncC
             yield http
 
 
-@dataclass
-class Party:
-    user: User
-    headers: dict[str, str]
-
-    @property
-    def id(self) -> str:
-        return str(self.user.id)
-
-
-@functools.cache
-def password_hash() -> str:
-    """One argon2 hash of the test password for every user of these modules (hashing costs
-    half a second; logging in, as many users as a test needs, would cost as much again)."""
-    return hash_password(PASSWORD)
-
-
-def bearer(settings: Settings, user: User) -> dict[str, str]:
-    token = create_access_token(
-        settings,
-        user_id=user.id,
-        organization_id=user.organization_id,
-        role=user.role,
-        now=utcnow(),
-    )
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def log_in(api: httpx.AsyncClient, user: User) -> dict[str, str]:
-    """Log in over HTTP, as a client would."""
-    form = {"username": user.email, "password": PASSWORD}
-    response = await api.post("/api/v1/auth/login", data=form)
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
-async def make_party(
-    sessionmaker, settings: Settings, org: Organization, role: Role, **fields: Any
-) -> Party:
-    async with sessionmaker() as session:
-        user = User(
-            organization_id=org.id,
-            email=f"{role.lower()}-{uuid.uuid4().hex[:10]}@example.com",
-            full_name=f"Test {role.title()}",
-            role=role,
-            password_hash=password_hash(),
-            **fields,
-        )
-        session.add(user)
-        await session.commit()
-    return Party(user, bearer(settings, user))
-
-
-@dataclass
-class Tenant:
-    org: Organization
-    manager: Party
-    admin: Party
-    agent: Party
-    agent2: Party
-    customer: Party
-    customer2: Party
-
-
-async def make_tenant(sessionmaker, settings: Settings, name: str) -> Tenant:
-    org = await World(sessionmaker).org(name)
-    roles = [Role.MANAGER, Role.ADMIN, Role.AGENT, Role.AGENT, Role.CUSTOMER, Role.CUSTOMER]
-    return Tenant(org, *[await make_party(sessionmaker, settings, org, role) for role in roles])
-
-
 @pytest.fixture(scope="module")
 async def acme(sessionmaker, settings) -> Tenant:
     return await make_tenant(sessionmaker, settings, "Acme")
@@ -140,51 +77,6 @@ async def acme(sessionmaker, settings) -> Tenant:
 @pytest.fixture(scope="module")
 async def globex(sessionmaker, settings) -> Tenant:
     return await make_tenant(sessionmaker, settings, "Globex")
-
-
-async def create(
-    api: httpx.AsyncClient, who: Party, subject: str = "Login issue", **body: Any
-) -> dict[str, Any]:
-    key = body.pop("key", None)
-    headers = {**who.headers, **({"Idempotency-Key": key} if key else {})}
-    payload = {"subject": subject, "description": "It broke.", "priority": "MEDIUM", **body}
-    response = await api.post(TICKETS, json=payload, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def act(
-    api: httpx.AsyncClient, who: Party, ticket: dict | str, action: str, body: Any = None
-) -> httpx.Response:
-    """POST an internal action (accept, assign, status, priority) on a ticket."""
-    tid = ticket if isinstance(ticket, str) else ticket["id"]
-    return await api.post(f"{INTERNAL}/{tid}/{action}", json=body, headers=who.headers)
-
-
-async def ok(response: httpx.Response | Any, status: int = 200) -> dict[str, Any]:
-    """Await the request if need be, check its status, and return its JSON body."""
-    response = await response if asyncio.iscoroutine(response) else response
-    assert response.status_code == status, response.text
-    return response.json()
-
-
-async def move(api, who: Party, ticket: dict | str, status: TicketStatus) -> dict[str, Any]:
-    return await ok(act(api, who, ticket, "status", {"status": status}))
-
-
-async def ticket_in(api, t: Tenant, status: TicketStatus, **body: Any) -> dict[str, Any]:
-    """A ticket of ``t.customer`` driven to ``status`` (assigned to ``t.agent`` once
-    accepted)."""
-    ticket = await create(api, t.customer, **body)
-    if status == S.NEW:
-        return ticket
-    if status == S.CLOSED:
-        return await ok(api.post(f"{TICKETS}/{ticket['id']}/close", headers=t.customer.headers))
-    await ok(act(api, t.manager, ticket, "accept"))
-    ticket = await ok(act(api, t.manager, ticket, "assign", {"assigned_to": t.agent.id}))
-    if status != S.ACCEPTED:
-        ticket = await move(api, t.agent, ticket, status)
-    return ticket
 
 
 def next_link(response: httpx.Response) -> str | None:
@@ -230,8 +122,8 @@ async def events(api, who: Party, tid: str) -> list[tuple]:
 async def test_walkthrough(api, acme: Tenant):
     t = acme
     # The two who start the story log in over HTTP, as the old system's clients do.
-    customer = Party(t.customer.user, await log_in(api, t.customer.user))
-    manager = Party(t.manager.user, await log_in(api, t.manager.user))
+    customer = Party(t.customer.user, await login_headers(api, t.customer.user))
+    manager = Party(t.manager.user, await login_headers(api, t.manager.user))
     ticket = await create(api, customer, "VPN drops every hour", priority="HIGH")
     tid = ticket["id"]
     assert ticket["status"] == "NEW"
@@ -691,17 +583,6 @@ async def test_create_validation(api, acme: Tenant, body):
     response = await api.post(TICKETS, json=body, headers=acme.customer.headers)
     assert response.status_code == 422, response.text
     assert "detail" in response.json()
-
-
-def assert_model_refuses_nul(model: type[BaseModel], **fields: Any) -> None:
-    """PostgreSQL cannot store NUL in text or JSONB. Let in, a NUL reaches the projection
-    write, which then fails on every retry: the request answers 503 after the update timeout
-    and the ticket's workflow is wedged for good (every later change waits behind the failing
-    write). So the request body must refuse it (422). Checked on the route's body model
-    first, so that while this is broken the test fails at once instead of wedging a workflow
-    on the shared dev server."""
-    with pytest.raises(ValidationError):
-        model.model_validate(fields)
 
 
 @pytest.mark.parametrize("field", ["subject", "description"])

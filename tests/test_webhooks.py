@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import socket
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
@@ -40,117 +36,20 @@ from desk.notifications.webhooks import (
     webhooks_for_event,
 )
 from desk.settings import Settings
+from tests.support.ports import free_port
+from tests.support.receivers import SECRET
+from tests.support.receivers import add_webhook as _webhook
 
 WEBHOOKS = "/api/v1/admin/webhooks"
-SECRET = "a-webhook-secret-of-some-length"
 PAYLOAD = {"ticket_id": "t-1", "number": 42, "metric": "resolution"}
 # The receiver listens on loopback: deliveries to it need private targets allowed.
 LOCAL = {"allow_private_targets": True}
-
-
-# --- A real HTTP receiver -------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    signature_valid: bool
-
-
-@dataclass
-class Receiver:
-    """A minimal HTTP/1.1 server (asyncio streams) that checks X-Desk-Signature with
-    ``secret`` (401 if wrong) and answers ``status[path]`` (default 200), with a Location
-    header if ``location[path]`` is set."""
-
-    secret: str = SECRET
-    status: dict[str, int] = field(default_factory=dict)
-    location: dict[str, str] = field(default_factory=dict)
-    delay: dict[str, float] = field(default_factory=dict)
-    requests: list[Received] = field(default_factory=list)
-    port: int = 0
-    handlers: set[asyncio.Task] = field(default_factory=set)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def paths(self) -> list[str]:
-        return [r.path for r in self.requests]
-
-    @asynccontextmanager
-    async def serving(self) -> AsyncIterator[None]:
-        """Listen on a free port of 127.0.0.1 (``port``) until the block ends."""
-        server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        try:
-            yield
-        finally:
-            server.close()
-            for handler in list(self.handlers):  # e.g. one still "slow" after a client timeout
-                handler.cancel()
-            await server.wait_closed()
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        self.handlers.add(task)
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            request_line, *header_lines = head.decode("latin-1").split("\r\n")
-            _method, path, _version = request_line.split(" ")
-            headers = {
-                name.strip().lower(): value.strip()
-                for name, _, value in (line.partition(":") for line in header_lines if line)
-            }
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            valid = verify_signature(self.secret, body, headers.get("x-desk-signature"))
-            self.requests.append(Received(path, headers, body, valid))
-            if path in self.delay:
-                await asyncio.sleep(self.delay[path])
-            status = self.status.get(path, 200) if valid else 401
-            text = b"bad signature" if not valid else b"ok"
-            location = f"Location: {self.location[path]}\r\n" if path in self.location else ""
-            writer.write(
-                f"HTTP/1.1 {status} X\r\nContent-Length: {len(text)}\r\n{location}"
-                f"Connection: close\r\n\r\n".encode()
-                + text
-            )
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            self.handlers.discard(task)
-            writer.close()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    target = Receiver()
-    async with target.serving():
-        yield target
 
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient() as client:
         yield client
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-async def _webhook(world, org, url: str, *, events=("SLA_BREACHED",), secret=SECRET, **fields):
-    async with world.sessionmaker() as session:
-        webhook = Webhook(
-            organization_id=org.id, url=url, secret=secret, events=list(events), **fields
-        )
-        session.add(webhook)
-        await session.commit()
-        return webhook
 
 
 async def _delivery(sessionmaker, key: str) -> WebhookDelivery | None:
@@ -266,7 +165,7 @@ async def test_timeout_and_refused_connection_are_retryable(world, sessionmaker,
     org = await world.org()
     receiver.delay["/hooks/slow"] = 5
     slow = await _webhook(world, org, receiver.url("/hooks/slow"))
-    down = await _webhook(world, org, f"http://127.0.0.1:{_closed_port()}/hooks")
+    down = await _webhook(world, org, f"http://127.0.0.1:{free_port()}/hooks")
 
     with pytest.raises(RetryableDeliveryError, match="Timeout"):
         await deliver(

@@ -4,15 +4,11 @@ killed between the workflow's decision and its projection write."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,12 +19,13 @@ from desk.db.engine import create_engine, create_sessionmaker
 from desk.enums import Role, TicketStatus
 from desk.settings import Settings
 from desk.tickets.models import AuditLog, Ticket
-from tests.db_cut import CuttableDatabase
-from tests.workflow_support import eventually, login_headers
+from tests.support.db_cut import CuttableDatabase
+from tests.support.polling import eventually
+from tests.support.processes import start_worker, stop, wait_polling
+from tests.support.world import login_headers
 from worker import build_worker
 from workflows.ticket import TicketWorkflow
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 UPDATE_TIMEOUT = 3.0
 
 
@@ -127,36 +124,6 @@ async def _is(awaitable, expected) -> bool:
     return (await awaitable) == expected
 
 
-def _worker_process(
-    settings: Settings, database_url: str, target: str, log: Path
-) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DESK_ENV": "test",
-        "DESK_JWT_SECRET": settings.jwt_secret.get_secret_value(),
-        "DESK_DATABASE_URL": database_url,
-        "DESK_TEMPORAL_ADDRESS": target,
-        "DESK_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-        "DESK_LOG_LEVEL": "INFO",
-    }
-    with log.open("w") as out:  # a file, not a pipe: a full pipe would stall the worker
-        return subprocess.Popen(
-            [sys.executable, "-m", "worker"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-async def _wait_polling(process: subprocess.Popen, log: Path) -> None:
-    async def polling() -> bool:
-        assert process.poll() is None, f"worker exited:\n{log.read_text()}"
-        return "worker polling" in log.read_text()
-
-    await eventually(polling, timeout=60)
-
-
 async def test_worker_killed_between_decision_and_projection_loses_nothing(
     world, dev_server, queue_settings, sessionmaker, tmp_path
 ):
@@ -181,10 +148,10 @@ async def test_worker_killed_between_decision_and_projection_loses_nothing(
 
         await db.cut()
         first_log, second_log = tmp_path / "worker-1.log", tmp_path / "worker-2.log"
-        first = _worker_process(queue_settings, db.url, target, first_log)
+        first = start_worker(queue_settings, db.url, target, first_log)
         second = None
         try:
-            await _wait_polling(first, first_log)
+            await wait_polling(first, first_log)
             await _accept_times_out(http, ticket_id, manager_h)
             handle = dev_server.client.get_workflow_handle(f"ticket-{ticket_id}")
             assert (await handle.query(TicketWorkflow.state)).status == TicketStatus.ACCEPTED
@@ -193,8 +160,8 @@ async def test_worker_killed_between_decision_and_projection_loses_nothing(
             assert await _projection(sessionmaker, ticket_id) == (TicketStatus.NEW, 0)
 
             await db.restore()
-            second = _worker_process(queue_settings, db.url, target, second_log)
-            await _wait_polling(second, second_log)
+            second = start_worker(queue_settings, db.url, target, second_log)
+            await wait_polling(second, second_log)
             await eventually(
                 lambda: _is(_projection(sessionmaker, ticket_id), (TicketStatus.ACCEPTED, 1)),
                 timeout=60,
@@ -216,7 +183,5 @@ async def test_worker_killed_between_decision_and_projection_loses_nothing(
                     print(f"--- {log.name}\n{log.read_text()[-5000:]}")
             raise
         finally:
-            for process in (first, second):
-                if process is not None and process.poll() is None:
-                    process.kill()
-                    process.wait()
+            stop(first)
+            stop(second)

@@ -17,8 +17,8 @@ from desk.binaries import temporal_cli
 from desk.enums import Role, TicketStatus
 from desk.temporal import SEARCH_ATTRIBUTES, ensure_search_attributes
 from desk.tickets.models import AuditLog, Comment, Ticket
-from tests.conftest import DEV_SERVER_DYNAMIC_CONFIG
-from tests.workflow_support import login_headers
+from tests.support.config import DEV_SERVER_DYNAMIC_CONFIG
+from tests.support.world import login_headers
 from worker import MissingSearchAttributes, check_search_attributes
 from workflows.ticket import TicketWorkflow
 
@@ -111,6 +111,7 @@ def test_histories_are_recorded():
     assert list(HISTORIES.glob("*.json")), "run `python -m tests.histories.record` once"
 
 
+@pytest.mark.temporal
 async def test_worker_refuses_a_namespace_without_our_search_attributes():
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_cli())
     try:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from desk.enums import Role, TicketStatus
 from desk.tickets.contracts import AcceptRequest, AssignRequest, CommentRequest, StatusRequest
 from desk.tickets.models import AuditLog, Ticket
-from tests.workflow_support import actor, new_ticket_state, start_ticket
+from tests.support.workflows import actor, new_ticket_state, start_ticket
 from worker import build_worker
 from workflows.ticket import TicketWorkflow
 

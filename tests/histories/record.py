@@ -35,7 +35,7 @@ from desk.tickets.contracts import (
     PriorityRequest,
     StatusRequest,
 )
-from tests.workflow_support import actor, new_ticket_state, start_ticket
+from tests.support.workflows import actor, new_ticket_state, start_ticket
 from worker import build_worker
 from workflows.ticket import TicketWorkflow
 

@@ -79,26 +79,3 @@ async def start_ticket(
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
     return handle
-
-
-async def login_headers(http, user: User, password: str = "correct horse battery staple") -> dict:
-    """Log ``user`` in through ``http`` (an httpx client on any app); the auth header."""
-    response = await http.post(
-        "/api/v1/auth/login", data={"username": user.email, "password": password}
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
-async def eventually(check, *, timeout: float = 30.0, interval: float = 0.2):
-    """Poll ``check`` (an async callable) until it returns a truthy value, or fail."""
-    import asyncio
-
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
-        await asyncio.sleep(interval)
