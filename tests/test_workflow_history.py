@@ -10,14 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from temporalio.client import WorkflowExecutionStatus, WorkflowHistory
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
-from desk.binaries import temporal_cli
 from desk.enums import Role, TicketStatus
 from desk.temporal import SEARCH_ATTRIBUTES, ensure_search_attributes
 from desk.tickets.models import AuditLog, Comment, Ticket
 from tests.support.config import DEV_SERVER_DYNAMIC_CONFIG
+from tests.support.temporal import start_dev_server
 from tests.support.world import login_headers
 from worker import MissingSearchAttributes, check_search_attributes
 from workflows.ticket import TicketWorkflow
@@ -113,7 +112,7 @@ def test_histories_are_recorded():
 
 @pytest.mark.temporal
 async def test_worker_refuses_a_namespace_without_our_search_attributes():
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_cli())
+    env = await start_dev_server()
     try:
         with pytest.raises(MissingSearchAttributes) as refused:
             await check_search_attributes(env.client, env.client.namespace)

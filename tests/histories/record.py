@@ -17,11 +17,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from temporalio.testing import WorkflowEnvironment
-
 from desk.auth.models import Organization, User
 from desk.auth.security import hash_password
-from desk.binaries import temporal_cli
 from desk.db.engine import create_engine, create_sessionmaker
 from desk.db.migrate import upgrade_async
 from desk.enums import Role, TicketStatus
@@ -35,6 +32,7 @@ from desk.tickets.contracts import (
     PriorityRequest,
     StatusRequest,
 )
+from tests.support.temporal import start_dev_server
 from tests.support.workflows import actor, new_ticket_state, start_ticket
 from worker import build_worker
 from workflows.ticket import TicketWorkflow
@@ -71,9 +69,7 @@ async def record(breach: str | None) -> None:
             await session.commit()
         customer, agent, manager = (people[r] for r in (Role.CUSTOMER, Role.AGENT, Role.MANAGER))
         settings = Settings(database_url=url, temporal_task_queue="record", _env_file=None)
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_cli(), search_attributes=SEARCH_ATTRIBUTES
-        )
+        env = await start_dev_server(search_attributes=SEARCH_ATTRIBUTES)
         try:
             async with build_worker(env.client, settings, sessionmaker):
                 handle = await start_ticket(env.client, "record", new_ticket_state(org, customer))

@@ -14,6 +14,8 @@ Things outside the test's process:
 
 - ``receivers``: a webhook receiver and an SMTP server on loopback (``SECRET``,
   ``add_webhook``); the ``receiver`` and ``smtp_server`` fixtures serve them.
+- ``temporal``: starting a dev server or a time-skipping server (tried again if a start is
+  lost to a port race).
 - ``processes``: ``python -m api`` / ``python -m worker`` as subprocesses, always stopped.
 - ``db_cut``: cutting and restoring a process's access to the test database.
 - ``ports``: ``free_port``; ``polling``: ``eventually``; ``prometheus``: ``sample``.
