@@ -19,6 +19,7 @@ from desk.admin.schemas import (
 from desk.auth.deps import AdminUser, CurrentUser
 from desk.enums import Role
 from desk.http.deps import SessionDep
+from desk.http.pagination import Offset
 
 _EMAIL_TAKEN = {409: {"description": "`email_taken`: the email is in use."}}
 _NAME_TAKEN = {409: {"description": "`service_name_taken`: the organization has one."}}
@@ -28,7 +29,6 @@ _SELF = {
 router = APIRouter(responses={403: {"description": "Requires the ADMIN role."}})
 
 Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
-Offset = Annotated[int, Query(ge=0, description="rows to skip")]
 
 
 @router.post(

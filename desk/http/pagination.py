@@ -7,16 +7,21 @@ import base64
 import json
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Query, Request, Response
 
 from desk.errors import Unprocessable
 
+T = TypeVar("T")
+
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+# Far past any real list, and far below what a database integer holds.
+MAX_OFFSET = 1_000_000
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip.")]
 Cursor = Annotated[
     str | None, Query(max_length=512, description="Opaque cursor from the previous page's Link.")
 ]
@@ -64,10 +69,12 @@ def set_next_link(request: Request, response: Response, next_cursor: str | None)
     response.headers["Link"] = f'<{url}>; rel="next"'
 
 
-def set_next_offset_link(
-    request: Request, response: Response, *, offset: int, limit: int, has_more: bool
-) -> None:
-    """``Link: rel="next"`` for offset-paginated lists (short, append-only lists)."""
-    if has_more:
+def offset_page(
+    request: Request, response: Response, rows: list[T], *, offset: int, limit: int
+) -> list[T]:
+    """The page of an offset-paginated list (short, append-only lists) fetched with one row
+    more than ``limit``: that row, if there, is announced as ``Link: rel="next"``."""
+    if len(rows) > limit:
         url = request.url.include_query_params(offset=offset + limit)
         response.headers["Link"] = f'<{url}>; rel="next"'
+    return rows[:limit]

@@ -6,7 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    computed_field,
+    field_validator,
+)
 
 from desk.enums import Priority, TicketStatus
 from desk.sla.contracts import MetricState, SlaStatus
@@ -45,6 +52,22 @@ class TicketCreate(BaseModel):
     @classmethod
     def _description_size(cls, value: str) -> str:
         return _utf8_limit(value, MAX_DESCRIPTION_BYTES, "description")
+
+
+class TicketQuery(BaseModel):
+    """The filters of the ticket list (query parameters)."""
+
+    status: TicketStatus | None = None
+    priority: Priority | None = None
+    assigned_to: uuid.UUID | None = None
+    requester_id: uuid.UUID | None = None
+    q: Text | None = Field(None, max_length=200, description="Words in the subject.")
+    breached: bool | None = Field(
+        None, description="true: any SLA target (acceptance included) was missed."
+    )
+    sla_due_before: AwareDatetime | None = Field(
+        None, description="Resolution due before this instant (with its time zone)."
+    )
 
 
 class TicketOut(BaseModel):
