@@ -18,7 +18,7 @@ pytest = $(PY) -m pytest $(PYTEST_ARGS) $(1) || { rc=$$?; \
 FAST := -m "not temporal and not subprocess"
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast test-sqlite test-postgres lint bench clean
+.PHONY: help run test test-fast test-sqlite test-postgres fuzz openapi lint bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,6 +60,14 @@ test-postgres: $(STAMP) ## Run the suite on PostgreSQL only (skipped loudly if u
 		echo ""; \
 		if [ "$$CI" = "true" ]; then echo "CI=true: failing because PostgreSQL is required"; exit 1; fi; \
 	fi
+
+fuzz: $(STAMP) ## Fuzz the REST contract longer: every phase for every role, more examples, three seeds, both engines
+	@DESK_FUZZ_EXAMPLES=$${DESK_FUZZ_EXAMPLES:-50} DESK_FUZZ_SEEDS=$${DESK_FUZZ_SEEDS:-1,2,3} \
+		DESK_FUZZ_COVERAGE_ROLES=$${DESK_FUZZ_COVERAGE_ROLES:-CUSTOMER,AGENT,MANAGER,ADMIN} \
+		$(MAKE) --no-print-directory test-sqlite test-postgres PYTEST_ARGS="tests/test_fuzz.py"
+
+openapi: $(STAMP) ## Rewrite openapi.json, the committed REST contract, from the app
+	$(PY) -m desk.http.openapi openapi.json
 
 lint: $(STAMP) ## ruff check + ruff format --check
 	$(VENV)/bin/ruff check .

@@ -258,8 +258,7 @@ async def test_offset_pagination(client, world, login, sessionmaker):
         {"offset": -1},
         {"cursor": "not a cursor"},
         {"cursor": _b64("nope")},
-        {"cursor": _b64(["2026-03-02T10:00:00+00:00", "nope"])},
-        {"cursor": _b64(["2026-03-02T10:00:00", str(uuid.uuid4())])},  # naive timestamp
+        {"cursor": "A" * 33},
         {"cursor": "%%%"},
         {"unread": "maybe"},
     ],
@@ -273,11 +272,10 @@ async def test_bad_pagination_is_422(client, world, login, params):
     assert response.status_code == 422, response.text
 
 
-async def test_cursor_and_offset_together_is_422(client, world, login, sessionmaker):
+async def test_an_offset_counts_on_from_the_cursor(client, world, login, sessionmaker):
     org = await world.org()
     me = await world.user(org, Role.AGENT)
-    for minutes in range(3):
-        await _add(sessionmaker, me, minutes=minutes)
+    stored = [await _add(sessionmaker, me, minutes=minutes) for minutes in range(3)]
     headers = await login(me)
     first = await client.get(NOTIFICATIONS, params={"limit": 1}, headers=headers)
     cursor = first.headers["X-Next-Cursor"]
@@ -285,8 +283,8 @@ async def test_cursor_and_offset_together_is_422(client, world, login, sessionma
 
     both = await client.get(NOTIFICATIONS, params={"cursor": cursor, "offset": 1}, headers=headers)
 
-    assert both.status_code == 422
-    assert both.json()["code"] == "invalid_pagination"
+    assert both.status_code == 200, both.text
+    assert [n["id"] for n in both.json()] == [str(stored[0].id)]  # newest first: 2, [1], 0
 
 
 async def test_limit_defaults_to_50_and_goes_to_200(client, world, login, sessionmaker):

@@ -21,7 +21,6 @@ SPLIT_WEEK = {
     "mon": [["13:00", "17:00"], ["09:00", "12:00"]],  # out of order on purpose
     "tue": [["09:00", "12:00"], ["12:00", "17:00"]],  # touching is not overlapping
     "fri": [["09:00", "15:00"]],
-    "sat": [],
 }
 
 
@@ -100,15 +99,14 @@ async def test_calendar_with_split_days_is_created_normalized_and_listed(client,
         {"timezone": "../../etc/passwd"},
         {"weekly_hours": {"monday": [["09:00", "17:00"]]}},
         {"weekly_hours": {"Mon": [["09:00", "17:00"]]}},
-        {"weekly_hours": {"mon": [["09:00", "12:00"], ["11:00", "17:00"]]}},
-        {"weekly_hours": {"mon": [["17:00", "09:00"]]}},
-        {"weekly_hours": {"mon": [["09:00", "09:00"]]}},
         {"weekly_hours": {"mon": [["9:00", "17:00"]]}},
+        {"weekly_hours": {"mon": [["24:00", "09:00"]]}},
         {"weekly_hours": {"mon": [["09:00", "25:00"]]}},
         {"weekly_hours": {"mon": [["09:00"]]}},
         {"weekly_hours": {"mon": "09:00-17:00"}},
         {"weekly_hours": {}},
-        {"weekly_hours": {"mon": []}},
+        {"weekly_hours": {"mon": []}},  # a closed day is left out
+        {"weekly_hours": {"mon": [["09:00", "17:00"]], "sat": []}},
         {"weekly_hours": {"mon": [["09:00", "10:00"]] * 13}},
         {"holidays": ["2026-13-01"]},
         {"name": ""},
@@ -122,6 +120,42 @@ async def test_invalid_calendar_is_422(client, world, login, overrides):
 
     assert response.status_code == 422, response.text
     assert response.json()["code"] == "validation_error"
+
+
+@pytest.mark.parametrize(
+    ("weekly_hours", "stored"),
+    [
+        # Overlapping intervals are joined; touching ones stay apart.
+        (
+            {"mon": [["09:00", "12:00"], ["11:00", "17:00"], ["17:00", "18:00"]]},
+            {"mon": [["09:00", "17:00"], ["17:00", "18:00"]]},
+        ),
+        # An end before the start runs on past midnight: a night shift.
+        (
+            {"fri": [["22:00", "06:00"]]},
+            {"fri": [["22:00", "24:00"]], "sat": [["00:00", "06:00"]]},
+        ),
+        # Sunday night runs into Monday morning.
+        ({"sun": [["20:00", "02:00"]]}, {"mon": [["00:00", "02:00"]], "sun": [["20:00", "24:00"]]}),
+        # The same start and end: a full 24 hours.
+        (
+            {"wed": [["09:00", "09:00"]]},
+            {"wed": [["09:00", "24:00"]], "thu": [["00:00", "09:00"]]},
+        ),
+        ({"tue": [["00:00", "00:00"]]}, {"tue": [["00:00", "24:00"]]}),
+    ],
+)
+async def test_every_documented_week_is_a_calendar(client, world, login, weekly_hours, stored):
+    """Every opening week the document allows is accepted, normalized to what the SLA clock
+    reads: no overlap, no wrap past midnight."""
+    _org, headers = await _admin(world, login)
+
+    response = await client.post(
+        CALENDARS, json=_calendar(weekly_hours=weekly_hours), headers=headers
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["weekly_hours"] == stored
 
 
 async def test_calendar_may_end_a_day_at_midnight(client, world, login):
@@ -157,7 +191,7 @@ async def test_patch_calendar_changes_only_the_fields_sent(client, world, login)
     "body",
     [
         {"timezone": "Nowhere/Land"},
-        {"weekly_hours": {"tue": [["10:00", "12:00"], ["09:00", "10:30"]]}},
+        {"weekly_hours": {"tue": [["10:00", "12:00"], ["09:00", "10:30", "11:00"]]}},
         {"name": None},
         {"weekly_hours": None},
         {"id": str(uuid.uuid4())},
@@ -288,21 +322,21 @@ async def test_policy_refers_only_to_the_organizations_service_and_calendar(clie
     foreign_calendar = (await client.post(CALENDARS, json=_calendar(), headers=headers_b)).json()
 
     cases = [
-        ({"service_id": str(foreign_service.id)}, "invalid_service"),
-        ({"service_id": str(uuid.uuid4())}, "invalid_service"),
-        ({"calendar_id": foreign_calendar["id"]}, "invalid_calendar"),
-        ({"calendar_id": str(uuid.uuid4())}, "invalid_calendar"),
+        ({"service_id": str(foreign_service.id)}, "service_not_found"),
+        ({"service_id": str(uuid.uuid4())}, "service_not_found"),
+        ({"calendar_id": foreign_calendar["id"]}, "calendar_not_found"),
+        ({"calendar_id": str(uuid.uuid4())}, "calendar_not_found"),
     ]
     for overrides, code in cases:
         response = await client.post(POLICIES, json=_policy(**overrides), headers=headers_a)
-        assert response.status_code == 422, (overrides, response.text)
+        assert response.status_code == 404, (overrides, response.text)
         assert response.json()["code"] == code
     policy = (await client.post(POLICIES, json=_policy(), headers=headers_a)).json()
     for overrides, code in cases:
         patched = await client.patch(
             f"{POLICIES}/{policy['id']}", json=overrides, headers=headers_a
         )
-        assert patched.status_code == 422, (overrides, patched.text)
+        assert patched.status_code == 404, (overrides, patched.text)
         assert patched.json()["code"] == code
     async with world.sessionmaker() as session:
         query = select(SlaPolicy.id).where(SlaPolicy.organization_id == org_a.id)

@@ -8,8 +8,6 @@ tests that change a ticket file their own.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -485,9 +483,12 @@ async def test_assignee_must_be_active_staff_of_the_organization(
     ticket = await ticket_in(api, acme, S.NEW)
     await ok(act(api, acme.manager, ticket, "accept"))
     inactive = await make_party(sessionmaker, settings, acme.org, Role.AGENT, is_active=False)
-    for assignee in [acme.customer.id, str(inactive.user.id), globex.agent.id, str(uuid.uuid4())]:
+    for assignee in [acme.customer.id, str(inactive.user.id)]:
         body = await ok(act(api, acme.manager, ticket, "assign", {"assigned_to": assignee}), 422)
         assert body["code"] == "invalid_assignee"
+    for assignee in [globex.agent.id, str(uuid.uuid4())]:  # another tenant's looks unknown
+        body = await ok(act(api, acme.manager, ticket, "assign", {"assigned_to": assignee}), 404)
+        assert body["code"] == "assignee_not_found"
     await ok(act(api, acme.manager, ticket, "assign", {"assigned_to": "not-a-uuid"}), 422)
     got = await ok(api.get(f"{TICKETS}/{ticket['id']}", headers=acme.manager.headers))
     assert got["assigned_to"] is None
@@ -539,11 +540,15 @@ async def test_staff_file_on_behalf_of_a_customer(api, acme: Tenant, globex: Ten
     assert response.status_code == 403, response.text
     own = await create(api, t.customer, "Mine", requester_id=t.customer.id)
     assert own["requester_id"] == t.customer.id
-    for requester in [t.agent.id, globex.customer.id, str(uuid.uuid4())]:
+    for requester, status, code in [
+        (t.agent.id, 422, "invalid_requester"),
+        (globex.customer.id, 404, "requester_not_found"),  # another tenant's looks unknown
+        (str(uuid.uuid4()), 404, "requester_not_found"),
+    ]:
         body = {"subject": "Bad requester", "requester_id": requester}
         response = await api.post(TICKETS, json=body, headers=t.manager.headers)
-        assert response.status_code == 422, response.text
-        assert response.json()["code"] == "invalid_requester"
+        assert response.status_code == status, response.text
+        assert response.json()["code"] == code
 
 
 async def test_service_must_be_an_active_service_of_the_organization(
@@ -559,11 +564,15 @@ async def test_service_must_be_an_active_service_of_the_organization(
         await session.commit()
     filed = await create(api, acme.customer, "With service", service_id=str(ours.id))
     assert filed["service_id"] == str(ours.id)
-    for service_id in [str(retired.id), str(theirs.id), str(uuid.uuid4())]:
+    for service_id, status, code in [
+        (str(retired.id), 422, "invalid_service"),
+        (str(theirs.id), 404, "service_not_found"),  # another tenant's looks unknown
+        (str(uuid.uuid4()), 404, "service_not_found"),
+    ]:
         body = {"subject": "Bad service", "service_id": service_id}
         response = await api.post(TICKETS, json=body, headers=acme.customer.headers)
-        assert response.status_code == 422, response.text
-        assert response.json()["code"] == "invalid_service"
+        assert response.status_code == status, response.text
+        assert response.json()["code"] == code
 
 
 @pytest.mark.parametrize(
@@ -575,7 +584,7 @@ async def test_service_must_be_an_active_service_of_the_organization(
         {"subject": "x" * 301},
         {"subject": "ok", "priority": "CRITICAL"},
         {"subject": "ok", "priority": "high"},
-        {"subject": "ok", "description": "é" * (32 * 1024 + 1)},
+        {"subject": "ok", "description": "é" * (64 * 1024 + 1)},
         {"subject": "ok", "service_id": "not-a-uuid"},
     ],
 )
@@ -699,21 +708,14 @@ async def test_customers_filter_only_their_own(api, catalog: Catalog):
     ]
 
 
-def forged_cursor(values: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
-
-
 @pytest.mark.parametrize(
     "params",
     [
         {"cursor": "garbage!!"},
         {"cursor": "bm90IGpzb24"},
-        {"cursor": forged_cursor([1])},
-        {"cursor": forged_cursor({"a": 1})},
-        {"cursor": forged_cursor([123, "x"])},
-        {"cursor": forged_cursor(["yesterday", str(uuid.uuid4())])},
-        {"cursor": forged_cursor(["2025-01-01T00:00:00+00:00", "not-a-uuid"])},
-        {"cursor": forged_cursor(["2025-01-01T00:00:00", str(uuid.uuid4())])},  # naive
+        {"cursor": "A" * 31},
+        {"cursor": "A" * 33},
+        {"cursor": "A" * 31 + "="},
         {"limit": 0},
         {"limit": 201},
         {"status": "BOGUS"},
@@ -726,5 +728,12 @@ def forged_cursor(values: Any) -> str:
 async def test_bad_list_parameters_are_422(api, catalog: Catalog, params):
     response = await api.get(TICKETS, params=params, headers=catalog.t.manager.headers)
     assert response.status_code == 422, response.text
-    if "cursor" in params:
-        assert response.json()["code"] == "invalid_cursor"
+    assert response.json()["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("cursor", ["A" * 32, "_" * 32, "-" * 32])
+async def test_every_cursor_of_the_documented_shape_is_a_position(api, catalog: Catalog, cursor):
+    """The cursor is opaque but never an error: any 32 characters of its alphabet name a
+    position (one past every row: an empty page)."""
+    response = await api.get(TICKETS, params={"cursor": cursor}, headers=catalog.t.manager.headers)
+    assert response.status_code == 200, response.text

@@ -350,9 +350,25 @@ REFUSED_URLS = [
     "http://169.254.169.254/latest/meta-data/",  # cloud metadata
     "http://[::1]/hook",
     "http://localhost:8080/hook",  # a name that resolves to loopback
-    "http://2130706433/hook",  # 127.0.0.1 spelled as a number
     "http://[::ffff:169.254.169.254]/hook",  # IPv4-mapped IPv6
 ]
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+async def test_a_host_spelled_as_a_bare_number_is_no_webhook_url(
+    client, strict_client, world, login, allowed
+):
+    """``http://2130706433/`` is 127.0.0.1 to a URL parser: not a form the contract takes
+    (DNS names, dotted IPv4, bracketed IPv6), whatever the private-target setting."""
+    _org, headers = await _admin(world, login)
+    body = {"url": "http://2130706433/hook", "secret": SECRET, "events": ["SLA_BREACHED"]}
+
+    response = await (client if allowed else strict_client).post(
+        WEBHOOKS, json=body, headers=headers
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "validation_error"
 
 
 @pytest.fixture

@@ -6,19 +6,21 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from desk.enums import Role
+from desk.validation import NO_NUL, NOT_BLANK, Email, Flag
 
 PASSWORD_MIN_LENGTH = 8
 # argon2 pre-hashes any length, but nobody needs more, and it bounds the work per request.
 PASSWORD_MAX_LENGTH = 1024
 
-Email = Annotated[EmailStr, AfterValidator(str.lower)]
 Password = Annotated[str, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]
-FullName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-ServiceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(max_length=10_000)]
+FullName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=NO_NUL)]
+ServiceName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK)
+]
+Description = Annotated[str, StringConstraints(max_length=10_000, pattern=NO_NUL)]
 
 
 class _Strict(BaseModel):
@@ -37,7 +39,7 @@ class UserUpdate(_Strict):
 
     full_name: FullName | None = None
     role: Role | None = None
-    is_active: bool | None = None
+    is_active: Flag | None = None
     password: Password | None = None
 
 
@@ -58,13 +60,13 @@ class UserOut(BaseModel):
 class ServiceCreate(_Strict):
     name: ServiceName
     description: Description = ""
-    is_active: bool = True
+    is_active: Flag = True
 
 
 class ServiceUpdate(_Strict):
     name: ServiceName | None = None
     description: Description | None = None
-    is_active: bool | None = None
+    is_active: Flag | None = None
 
 
 class ServiceOut(BaseModel):

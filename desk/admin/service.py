@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import validate_email
-from pydantic_core import PydanticCustomError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +26,7 @@ from desk.db.types import utcnow
 from desk.enums import Role
 from desk.errors import Conflict, Forbidden, Unprocessable
 from desk.tickets.models import AuditLog
+from desk.validation import Email
 
 
 def ensure_admin(caller: User) -> None:
@@ -35,13 +35,16 @@ def ensure_admin(caller: User) -> None:
         raise Forbidden("requires role ADMIN", code="insufficient_role")
 
 
+_EMAIL = TypeAdapter(Email)
+
+
 def normalize_email(email: str) -> str:
-    """The canonical (validated, lower-cased) form of ``email``; Unprocessable if invalid."""
+    """The canonical (validated, lower-cased) form of ``email``, by the same rule as the
+    API's; Unprocessable if invalid."""
     try:
-        _name, normalized = validate_email(email.strip())
-    except PydanticCustomError as exc:
-        raise Unprocessable(f"invalid email address: {exc}", code="invalid_email") from None
-    return normalized.lower()
+        return _EMAIL.validate_python(email.strip())
+    except ValidationError:
+        raise Unprocessable(f"invalid email address: {email!r}", code="invalid_email") from None
 
 
 def _check_password(password: str) -> None:

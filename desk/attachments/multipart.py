@@ -3,6 +3,7 @@ other small fields are collected, and the size limit holds before bytes reach th
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ class UnsupportedMediaType(DeskError):
     code = "unsupported_media_type"
 
 
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+
 @dataclass
 class ReceivedForm:
     """What the multipart body held besides the file bytes (those went to the writer)."""
@@ -40,14 +44,14 @@ class ReceivedForm:
     has_file: bool = False
 
     def comment_id(self) -> uuid.UUID | None:
-        """The comment the file belongs to, if the form named one; 422 if it is no UUID."""
-        raw = self.fields.get(COMMENT_FIELD, "").strip()
-        if not raw:
+        """The comment the file belongs to, if the form has the field; 422 unless it is a
+        UUID in its usual hyphenated form (as the document says), even when empty."""
+        if COMMENT_FIELD not in self.fields:
             return None
-        try:
-            return uuid.UUID(raw)
-        except ValueError:
-            raise Unprocessable("comment_id is not a UUID", code="invalid_comment_id") from None
+        raw = self.fields[COMMENT_FIELD]
+        if not _UUID.match(raw):
+            raise Unprocessable("comment_id is not a UUID", code="invalid_comment_id")
+        return uuid.UUID(raw)
 
 
 class _FormCollector:

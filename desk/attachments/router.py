@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, BinaryIO
+from typing import BinaryIO
 
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
@@ -26,6 +26,7 @@ from desk.attachments.multipart import multipart_boundary
 from desk.attachments.schemas import AttachmentRead
 from desk.auth.deps import CurrentUser
 from desk.errors import DeskError
+from desk.http.pagination import DEFAULT_LIMIT, Limit, Offset
 
 router = APIRouter()
 
@@ -41,7 +42,7 @@ _UPLOAD_OPENAPI = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary"},
+                        "file": {"type": "string", "format": "binary", "minLength": 1},
                         "comment_id": {"type": "string", "format": "uuid"},
                     },
                 }
@@ -63,6 +64,15 @@ _FILE = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
     openapi_extra=_UPLOAD_OPENAPI,
     summary="Attach a file to a ticket (multipart field `file`, optional `comment_id`)",
     responses={
+        201: {
+            "description": "The stored file.",
+            "links": {
+                "download": {
+                    "operationId": "attachments-download",
+                    "parameters": {"attachment_id": "$response.body#/id"},
+                }
+            },
+        },
         400: {"description": "`invalid_multipart`: the body is not well-formed multipart."},
         409: {
             "description": "The ticket is closed (`ticket_closed`, as on every change) or "
@@ -103,8 +113,8 @@ async def list_attachments(
     ticket_id: uuid.UUID,
     user: CurrentUser,
     attachments: AttachmentServiceDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> list[AttachmentRead]:
     """The ticket's files the caller may see, oldest first (customers: no internal ones)."""
     rows = await attachments.list_for_ticket(user, ticket_id, limit=limit, offset=offset)

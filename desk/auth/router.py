@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Form, Response, status
 
 from desk.auth import service
 from desk.auth.deps import CurrentUser
 from desk.auth.models import Organization
-from desk.auth.schemas import Me, OrganizationRef, RefreshRequest, TokenPair
+from desk.auth.schemas import LoginForm, Me, OrganizationRef, RefreshRequest, TokenPair
 from desk.http.deps import SessionDep, SettingsDep
 
 router = APIRouter()
@@ -25,7 +24,7 @@ _UNAUTHORIZED = {401: {"description": "bad credentials or token"}}
     responses={**_UNAUTHORIZED, 429: {"description": "account locked; see Retry-After"}},
 )
 async def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[LoginForm, Form()],
     session: SessionDep,
     settings: SettingsDep,
 ) -> TokenPair:

@@ -8,6 +8,18 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from desk.enums import Role
+from desk.validation import NO_NUL, omitted
+
+
+class LoginForm(BaseModel):
+    """The OAuth2 password grant form: ``username`` is the email."""
+
+    grant_type: Literal["password"] = omitted()
+    username: str = Field(min_length=1, max_length=320, pattern=NO_NUL)
+    password: str = Field(min_length=1, max_length=1024)
+    scope: str = Field("", max_length=1000)
+    client_id: str = Field("", max_length=200)
+    client_secret: str = Field("", max_length=200)
 
 
 class TokenPair(BaseModel):
@@ -18,7 +30,7 @@ class TokenPair(BaseModel):
 
 
 class RefreshRequest(BaseModel):
-    refresh_token: str = Field(min_length=1, max_length=512)
+    refresh_token: str = Field(min_length=1, max_length=512, pattern=NO_NUL)
 
 
 class OrganizationRef(BaseModel):

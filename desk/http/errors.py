@@ -45,7 +45,7 @@ class Error(BaseModel):
 
 # Why a route answers each error status, as the document says it when the route does not.
 ERROR_DESCRIPTIONS = {
-    400: "The request body is malformed.",
+    400: "The request body is malformed (not JSON, or not UTF-8).",
     401: "Not authenticated: no bearer token, or an invalid or expired one.",
     403: "Authenticated, but not allowed to do this.",
     404: "Not found in your organization (another tenant's looks the same).",
@@ -70,9 +70,10 @@ _ALWAYS_UP = frozenset({"/healthz"})
 
 def document_errors(schema: dict[str, Any]) -> None:
     """Give every operation of the OpenAPI ``schema`` each error status it can answer, with
-    :class:`Error` as the body: the ones its route declares, plus 401 (authenticated
-    routes), 404 (a path with ids), 422 (any input) and 503 (anything reaching the
-    database or Temporal). FastAPI's own validation-error schema goes: it is not our body.
+    :class:`Error` as the body: the ones its route declares, plus 400 (a body), 401
+    (authenticated routes), 404 (a path with ids), 422 (any input) and 503 (anything
+    reaching the database or Temporal). FastAPI's own validation-error schema goes: it is
+    not our body.
     """
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.pop("HTTPValidationError", None)
@@ -91,6 +92,8 @@ def document_errors(schema: dict[str, Any]) -> None:
                 statuses.add(404)
             if parameters or "requestBody" in operation:
                 statuses.add(422)
+            if "requestBody" in operation:
+                statuses.add(400)  # a body that is not even well-formed JSON or form data
             if path not in _ALWAYS_UP:
                 statuses.add(503)
             for status in sorted(statuses):

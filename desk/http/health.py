@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", name="live")
-async def healthz() -> dict[str, str]:
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(Health):
+    checks: dict[Literal["database", "temporal"], Literal["ok", "unavailable"]]
+
+
+@router.get("/healthz", name="live", response_model=Health)
+async def healthz() -> Health:
     """The process is up."""
-    return {"status": "ok"}
+    return Health()
 
 
 async def _database_ok(request: Request) -> bool:
@@ -26,7 +36,7 @@ async def _database_ok(request: Request) -> bool:
         return False
 
 
-@router.get("/readyz", name="ready")
+@router.get("/readyz", name="ready", response_model=Readiness)
 async def readyz(request: Request) -> JSONResponse:
     """Ready when the database and Temporal both answer; 503 naming whichever does not."""
     database, temporal = await asyncio.gather(
@@ -37,7 +47,7 @@ async def readyz(request: Request) -> JSONResponse:
         "temporal": "ok" if temporal else "unavailable",
     }
     if database and temporal:
-        return JSONResponse({"status": "ok", "checks": checks})
+        return JSONResponse(Readiness(checks=checks).model_dump())
     down = [name for name, state in checks.items() if state != "ok"]
     return JSONResponse(
         status_code=503,

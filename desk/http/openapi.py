@@ -8,6 +8,9 @@ operation ids (``tickets-create``), every error each operation answers with its 
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -62,3 +65,25 @@ def _document_list_links(schema: dict[str, Any]) -> None:
             body = ok.get("content", {}).get("application/json", {}).get("schema", {})
             if body.get("type") == "array":
                 ok.setdefault("headers", {}).update(_LINK_HEADER)
+
+
+CONTRACT_FILE = "openapi.json"
+
+
+def render(schema: dict[str, Any]) -> str:
+    """The document as committed: stable, diff-friendly JSON."""
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def main() -> None:
+    """``python -m desk.http.openapi [PATH]``: write the app's document (``make openapi``)."""
+    from desk.app import create_app
+    from desk.settings import Settings
+
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else CONTRACT_FILE)
+    path.write_text(render(create_app(Settings(_env_file=None)).openapi()))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

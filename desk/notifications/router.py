@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from desk.auth.deps import CurrentUser
 from desk.http.deps import SessionDep
-from desk.http.pagination import encode_position, set_next_link
+from desk.http.pagination import MAX_OFFSET, Cursor, encode_position, set_next_link
 from desk.notifications import service
 from desk.notifications.schemas import NotificationOut
 
@@ -26,12 +26,9 @@ async def list_notifications(
     response: Response,
     unread: Annotated[bool | None, Query(description="true: unread only; false: read only")] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="page size")] = 50,
-    cursor: Annotated[
-        str | None,
-        Query(max_length=200, description=f"the previous page's {NEXT_CURSOR_HEADER} header"),
-    ] = None,
+    cursor: Cursor = None,
     offset: Annotated[
-        int | None, Query(ge=0, description="rows to skip (instead of cursor)")
+        int | None, Query(ge=0, le=MAX_OFFSET, description="rows to skip (instead of cursor)")
     ] = None,
 ) -> list[NotificationOut]:
     """The caller's notifications, newest first. When the page is full, the next page's URL

@@ -16,7 +16,7 @@ from desk.auth.models import User
 from desk.db.insert import insert_on_conflict
 from desk.db.types import utcnow
 from desk.enums import Role
-from desk.errors import NotFound, Unprocessable
+from desk.errors import NotFound
 from desk.http.pagination import decode_position
 from desk.notifications.models import Notification, Webhook, WebhookDelivery
 from desk.notifications.schemas import WebhookCreate
@@ -145,9 +145,8 @@ async def list_notifications(
     cursor: str | None = None,
     offset: int | None = None,
 ) -> list[Notification]:
-    """The user's own notifications, newest first; page by ``cursor`` or by ``offset``."""
-    if cursor is not None and offset is not None:
-        raise Unprocessable("pass either cursor or offset, not both", code="invalid_pagination")
+    """The user's own notifications, newest first: after ``cursor`` (if any), skipping
+    ``offset`` more (if any)."""
     query = select(Notification).where(
         Notification.organization_id == user.organization_id,
         Notification.user_id == user.id,

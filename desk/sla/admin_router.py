@@ -20,10 +20,11 @@ from desk.sla.schemas import (
     SlaPolicyUpdate,
 )
 
-_DUPLICATE = {
+_POLICY_ERRORS = {
+    404: {"description": "No such service or calendar in your organization."},
     409: {
         "description": "`duplicate_sla_policy`: an active policy covers this priority and service."
-    }
+    },
 }
 router = APIRouter(responses={403: {"description": "Requires the ADMIN role."}})
 
@@ -82,7 +83,7 @@ async def update_calendar(
 @router.post(
     "/sla-policies",
     name="create",
-    responses=_DUPLICATE,
+    responses=_POLICY_ERRORS,
     tags=["sla-policies"],
     response_model=SlaPolicyOut,
     status_code=status.HTTP_201_CREATED,
@@ -130,7 +131,7 @@ async def get_sla_policy(
 @router.patch(
     "/sla-policies/{policy_id}",
     name="update",
-    responses=_DUPLICATE,
+    responses=_POLICY_ERRORS,
     tags=["sla-policies"],
     response_model=SlaPolicyOut,
 )

@@ -6,9 +6,11 @@ accepts, the workflow's clock can compute with.
 
 from __future__ import annotations
 
+import importlib.resources
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any, ClassVar
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -20,39 +22,98 @@ from pydantic import (
 )
 
 from desk.enums import Priority
-from desk.sla.clock import WEEKDAYS, format_time_of_day, load_zone, parse_weekly_hours
+from desk.sla.clock import (
+    DAY_SECONDS,
+    WEEKDAYS,
+    format_time_of_day,
+    parse_time_of_day,
+)
+from desk.validation import NO_NUL, NOT_BLANK, Flag, IsoDate, number, omitted, whole
 
 MAX_INTERVALS_PER_DAY = 12
-MAX_HOLIDAYS = 2000
+# Fewer than the weeks the clock searches ahead (desk.sla.clock.MAX_SEARCH_DAYS), so holidays
+# can never close every business day within its reach.
+MAX_HOLIDAYS = 500
 # A year of wall-clock minutes: generous for any target, and far below a 32-bit column.
 MAX_TARGET_MINUTES = 366 * 24 * 60
 
 WeeklyHours = dict[str, list[list[str]]]
 
 
-def validate_timezone(name: str) -> str:
-    """The IANA zone's canonical key; ValueError (InvalidCalendar) if unknown."""
-    return load_zone(name).key
+def _tzdata_zones() -> list[str]:
+    """The IANA zone names the ``tzdata`` package ships."""
+    listing = importlib.resources.files("tzdata").joinpath("zones").read_text()
+    return sorted(name for name in listing.split() if name != "localtime")
 
 
-def validate_weekly_hours(value: Any) -> WeeklyHours:
-    """Weekly opening hours as the SLA clock reads them, normalized (days Monday first,
-    intervals sorted); ValueError (InvalidCalendar) if invalid.
+# Zones from the tzdata package (not the host's database), so every machine accepts and
+# documents the same list.
+TimeZone = StrEnum("TimeZone", {name: name for name in _tzdata_zones()})  # type: ignore[misc]
 
-    Shape: ``{"mon": [["09:00", "12:00"], ["13:00", "17:00"]], ...}``. A missing or empty day
-    is closed; intervals of a day may touch but not overlap; "24:00" may end a day; at least
-    one interval in the week (a calendar never open would never reach a deadline).
-    """
-    if isinstance(value, dict):
-        for day, intervals in value.items():
-            if isinstance(intervals, list) and len(intervals) > MAX_INTERVALS_PER_DAY:
-                raise ValueError(f"{day}: at most {MAX_INTERVALS_PER_DAY} intervals a day")
-    days = parse_weekly_hours(value)
-    return {
-        day: [[format_time_of_day(start), format_time_of_day(end)] for start, end in intervals]
-        for day, intervals in zip(WEEKDAYS, days, strict=True)
-        if intervals
-    }
+TimeOfDay = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["09:00"])]
+EndOfDay = Annotated[
+    str, Field(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", examples=["17:00"])
+]
+OpeningHours = Annotated[
+    list[tuple[TimeOfDay, EndOfDay]],
+    Field(
+        min_length=1,
+        max_length=MAX_INTERVALS_PER_DAY,
+        description="[start, end] intervals; an end at or before its start runs on past "
+        "midnight (equal: a full 24 hours); overlapping intervals are joined",
+    ),
+]
+
+
+class OpeningWeek(BaseModel):
+    """Opening hours per weekday; a day left out is closed, and at least one is open."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    mon: OpeningHours = omitted()
+    tue: OpeningHours = omitted()
+    wed: OpeningHours = omitted()
+    thu: OpeningHours = omitted()
+    fri: OpeningHours = omitted()
+    sat: OpeningHours = omitted()
+    sun: OpeningHours = omitted()
+
+    @model_validator(mode="after")
+    def _some_day_open(self) -> OpeningWeek:
+        if not self.model_fields_set:
+            raise ValueError("at least one weekday needs opening hours")
+        return self
+
+    def normalized(self) -> WeeklyHours:
+        """The stored shape the SLA clock reads: per day, sorted intervals within the day
+        that neither overlap nor wrap past midnight."""
+        days: list[list[tuple[int, int]]] = [[] for _ in WEEKDAYS]
+        for index, day in enumerate(WEEKDAYS):
+            for start_text, end_text in getattr(self, day) or ():
+                start = parse_time_of_day(start_text)
+                end = parse_time_of_day(end_text, end_of_day=True)
+                if end > start:
+                    days[index].append((start, end))
+                    continue
+                days[index].append((start, DAY_SECONDS))  # on past midnight
+                if end > 0:
+                    days[(index + 1) % 7].append((0, end))
+        return {
+            day: [[format_time_of_day(a), format_time_of_day(b)] for a, b in _joined(intervals)]
+            for day, intervals in zip(WEEKDAYS, days, strict=True)
+            if intervals
+        }
+
+
+def _joined(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping intervals joined into one; touching ones stay apart."""
+    joined: list[tuple[int, int]] = []
+    for start, end in sorted(intervals):
+        if joined and start < joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], end))
+        else:
+            joined.append((start, end))
+    return joined
 
 
 def normalize_holidays(value: list[date]) -> list[date]:
@@ -60,31 +121,22 @@ def normalize_holidays(value: list[date]) -> list[date]:
     return sorted(set(value))
 
 
-TimeZoneName = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
-    AfterValidator(validate_timezone),
-]
 WeeklyHoursField = Annotated[
-    dict[str, Any],
-    AfterValidator(validate_weekly_hours),
+    OpeningWeek,
     Field(
-        description='Opening hours per weekday (mon..sun), e.g. {"mon": [["09:00", "12:00"], '
-        '["13:00", "17:00"]]}; a missing day is closed; intervals must not overlap.',
         examples=[{d: [["09:00", "12:00"], ["13:00", "17:00"]] for d in WEEKDAYS[:5]}],
     ),
 ]
 Holidays = Annotated[
-    list[date],
+    list[IsoDate],
     Field(max_length=MAX_HOLIDAYS, description="ISO dates on which the calendar is closed"),
     AfterValidator(normalize_holidays),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Minutes = Annotated[
-    float,
-    Field(gt=0, le=MAX_TARGET_MINUTES, description="minutes; fractions allowed (0.5 = 30 s)"),
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK)
 ]
-WarnPercent = Annotated[int, Field(ge=1, le=99, description="warn at this % of a target")]
+Minutes = number(gt=0, le=MAX_TARGET_MINUTES, description="minutes; fractions allowed (0.5 = 30 s)")
+WarnPercent = whole(ge=1, le=99, description="warn at this % of a target")
 
 
 class _Strict(BaseModel):
@@ -93,16 +145,7 @@ class _Strict(BaseModel):
 
 class _Patch(_Strict):
     """A partial update: fields left out are unchanged; ``null`` only where a field is
-    nullable (listed in ``NULLABLE``)."""
-
-    NULLABLE: ClassVar[frozenset[str]] = frozenset()
-
-    @model_validator(mode="after")
-    def _no_null_for_required(self) -> _Patch:
-        for name in self.model_fields_set - self.NULLABLE:
-            if getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    nullable."""
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
@@ -113,16 +156,16 @@ class _Patch(_Strict):
 
 class CalendarCreate(_Strict):
     name: Name
-    timezone: TimeZoneName = Field(description="IANA time zone, e.g. Europe/Berlin")
+    timezone: TimeZone = Field(description="IANA time zone, e.g. Europe/Berlin")
     weekly_hours: WeeklyHoursField
     holidays: Holidays = []
 
 
 class CalendarUpdate(_Patch):
-    name: Name | None = None
-    timezone: TimeZoneName | None = None
-    weekly_hours: WeeklyHoursField | None = None
-    holidays: Holidays | None = None
+    name: Name = omitted()
+    timezone: TimeZone = omitted()
+    weekly_hours: WeeklyHoursField = omitted()
+    holidays: Holidays = omitted()
 
 
 class CalendarOut(BaseModel):
@@ -141,8 +184,13 @@ class CalendarOut(BaseModel):
 # --- SLA policies ---------------------------------------------------------------------
 
 
+PolicyName = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=200, pattern=NO_NUL)
+]
+
+
 class SlaPolicyCreate(_Strict):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    name: PolicyName = ""
     priority: Priority
     service_id: uuid.UUID | None = Field(
         None, description="a service of the organization; none: any service (fallback)"
@@ -156,21 +204,19 @@ class SlaPolicyCreate(_Strict):
     calendar_id: uuid.UUID | None = Field(
         None, description="business calendar of the organization; none: 24x7"
     )
-    is_active: bool = True
+    is_active: Flag = True
 
 
 class SlaPolicyUpdate(_Patch):
-    NULLABLE: ClassVar[frozenset[str]] = frozenset({"service_id", "accept_minutes", "calendar_id"})
-
-    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
-    priority: Priority | None = None
+    name: PolicyName = omitted()
+    priority: Priority = omitted()
     service_id: uuid.UUID | None = None
     accept_minutes: Minutes | None = None
-    first_response_minutes: Minutes | None = None
-    resolution_minutes: Minutes | None = None
-    warn_at_percent: WarnPercent | None = None
+    first_response_minutes: Minutes = omitted()
+    resolution_minutes: Minutes = omitted()
+    warn_at_percent: WarnPercent = omitted()
     calendar_id: uuid.UUID | None = None
-    is_active: bool | None = None
+    is_active: Flag = omitted()
 
 
 class SlaPolicyOut(BaseModel):

@@ -15,7 +15,7 @@ from desk.admin.service import audit
 from desk.auth.deps import get_scoped_or_404, scoped
 from desk.auth.models import Organization, User
 from desk.enums import Priority
-from desk.errors import Conflict, Unprocessable
+from desk.errors import Conflict, NotFound
 from desk.sla.contracts import SlaTargets
 from desk.sla.defaults import DEFAULT_TARGETS
 from desk.sla.models import BusinessCalendar, SlaPolicy
@@ -48,7 +48,7 @@ async def create_calendar(
         organization_id=admin.organization_id,
         name=body.name,
         timezone=body.timezone,
-        weekly_hours=body.weekly_hours,
+        weekly_hours=body.weekly_hours.normalized(),
         holidays=[d.isoformat() for d in body.holidays],
     )
     session.add(calendar)
@@ -62,6 +62,8 @@ async def update_calendar(
 ) -> BusinessCalendar:
     calendar = await get_calendar(session, admin, calendar_id)
     changes = body.changes()
+    if "weekly_hours" in changes:
+        changes["weekly_hours"] = body.weekly_hours.normalized()
     if "holidays" in changes:
         changes["holidays"] = [d.isoformat() for d in changes["holidays"]]
     for field, value in changes.items():
@@ -269,7 +271,7 @@ async def _check_references(
     service_id: uuid.UUID | None,
     calendar_id: uuid.UUID | None,
 ) -> None:
-    # Another tenant's ids are indistinguishable from unknown ones: same 422.
+    # Another tenant's ids are indistinguishable from unknown ones: the same 404.
     if service_id is not None:
         found = await session.scalar(
             select(Service.id).where(
@@ -277,9 +279,7 @@ async def _check_references(
             )
         )
         if found is None:
-            raise Unprocessable(
-                "service_id does not name a service of your organization", code="invalid_service"
-            )
+            raise NotFound("no such service in your organization", code="service_not_found")
     if calendar_id is not None:
         found = await session.scalar(
             select(BusinessCalendar.id).where(
@@ -288,10 +288,7 @@ async def _check_references(
             )
         )
         if found is None:
-            raise Unprocessable(
-                "calendar_id does not name a calendar of your organization",
-                code="invalid_calendar",
-            )
+            raise NotFound("no such calendar in your organization", code="calendar_not_found")
 
 
 async def _ensure_no_active_twin(

@@ -42,7 +42,32 @@ CHANGE = {
         },
     },
 }
-FORBIDDEN_FOR_CUSTOMERS = {403: {"description": "`requester_forbidden`: not for customers."}}
+# A filed ticket's id leads to everything done with it next (OpenAPI links: generated
+# clients and stateful fuzzers follow them).
+_NEXT_STEPS = {
+    "get": "tickets-get",
+    "accept": "tickets-accept",
+    "assign": "tickets-assign",
+    "set-status": "tickets-set-status",
+    "set-priority": "tickets-set-priority",
+    "close": "tickets-close",
+    "comment": "comments-create",
+    "list-comments": "comments-list",
+    "timeline": "tickets-timeline",
+    "sla-clock": "tickets-sla-clock",
+    "attach": "attachments-upload",
+}
+FILED = {
+    "description": "The filed ticket.",
+    "links": {
+        name: {"operationId": operation, "parameters": {"ticket_id": "$response.body#/id"}}
+        for name, operation in _NEXT_STEPS.items()
+    },
+}
+FILING_ERRORS = {
+    403: {"description": "`requester_forbidden`: customers file for themselves."},
+    404: {"description": "No such requester or service in your organization."},
+}
 TRIAGE_ONLY = {403: {"description": "Requires the MANAGER or ADMIN role."}}
 
 
@@ -51,7 +76,7 @@ TRIAGE_ONLY = {403: {"description": "Requires the MANAGER or ADMIN role."}}
     name="create",
     status_code=status.HTTP_201_CREATED,
     response_model=TicketOut,
-    responses=FORBIDDEN_FOR_CUSTOMERS,
+    responses={201: FILED, **FILING_ERRORS},
 )
 async def create_ticket(
     body: TicketCreate, user: CurrentUser, tickets: Tickets, idempotency_key: IdempotencyKey = None
@@ -114,7 +139,7 @@ async def close_ticket(
     ticket_id: uuid.UUID,
     user: CurrentUser,
     tickets: Tickets,
-    body: CloseBody | None = None,
+    body: CloseBody = None,  # type: ignore[assignment] - optional, never null
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """The requester withdraws a NEW ticket, a manager rejects one, staff close a RESOLVED

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -18,23 +17,17 @@ from pydantic import (
 from desk.enums import Priority, TicketStatus
 from desk.sla.contracts import MetricState, SlaStatus
 from desk.sla.tracker import stored_sla_status
-from desk.validation import Text
+from desk.validation import NOT_BLANK, Flag, IsoInstant, Text
 
-MAX_COMMENT_BYTES = 64 * 1024
-MAX_DESCRIPTION_BYTES = 64 * 1024
-
-
-def _utf8_limit(value: str, limit: int, what: str) -> str:
-    if len(value.encode()) > limit:
-        raise ValueError(f"{what} is over {limit // 1024} KiB")
-    return value
+MAX_COMMENT_CHARS = 64 * 1024
+MAX_DESCRIPTION_CHARS = 64 * 1024
 
 
 class TicketCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    subject: Text = Field(min_length=1, max_length=300)
-    description: Text = Field("", max_length=MAX_DESCRIPTION_BYTES)
+    subject: str = Field(min_length=1, max_length=300, pattern=NOT_BLANK)
+    description: Text = Field("", max_length=MAX_DESCRIPTION_CHARS)
     priority: Priority = Priority.MEDIUM
     service_id: uuid.UUID | None = None
     requester_id: uuid.UUID | None = Field(
@@ -43,15 +36,8 @@ class TicketCreate(BaseModel):
 
     @field_validator("subject")
     @classmethod
-    def _subject_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("subject must not be blank")
+    def _strip(cls, value: str) -> str:
         return value.strip()
-
-    @field_validator("description")
-    @classmethod
-    def _description_size(cls, value: str) -> str:
-        return _utf8_limit(value, MAX_DESCRIPTION_BYTES, "description")
 
 
 class TicketQuery(BaseModel):
@@ -65,7 +51,7 @@ class TicketQuery(BaseModel):
     breached: bool | None = Field(
         None, description="true: any SLA target (acceptance included) was missed."
     )
-    sla_due_before: AwareDatetime | None = Field(
+    sla_due_before: IsoInstant | None = Field(
         None, description="Resolution due before this instant (with its time zone)."
     )
 
@@ -170,15 +156,8 @@ class CloseBody(BaseModel):
 
 
 class CommentCreate(BaseModel):
-    content: Text = Field(min_length=1)
-    is_internal: bool = False
-
-    @field_validator("content")
-    @classmethod
-    def _content_ok(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("content must not be blank")
-        return _utf8_limit(value, MAX_COMMENT_BYTES, "content")
+    content: str = Field(min_length=1, max_length=MAX_COMMENT_CHARS, pattern=NOT_BLANK)
+    is_internal: Flag = False
 
 
 class CommentOut(BaseModel):

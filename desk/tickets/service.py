@@ -28,7 +28,7 @@ from desk.auth.models import Organization, User
 from desk.auth.principal import Principal
 from desk.db.types import utcnow
 from desk.enums import STAFF_ROLES, TRIAGE_ROLES, Priority, Role, TicketStatus
-from desk.errors import DeskError, Forbidden, TicketClosed, Unprocessable
+from desk.errors import DeskError, Forbidden, NotFound, TicketClosed, Unprocessable
 from desk.sla import tracker
 from desk.sla.contracts import ClockReport, Metric, MetricReport, SlaTargets
 from desk.sla.service import sla_targets_for
@@ -508,12 +508,9 @@ async def _resolve_requester(
     if not lifecycle.is_staff(actor(who)):
         raise Forbidden("customers file tickets for themselves only", code="requester_forbidden")
     requester = await session.get(User, requester_id)
-    if (
-        requester is None
-        or requester.organization_id != who.organization_id
-        or requester.role != Role.CUSTOMER
-        or not requester.is_active
-    ):
+    if requester is None or requester.organization_id != who.organization_id:
+        raise NotFound("no such customer in your organization", code="requester_not_found")
+    if requester.role != Role.CUSTOMER or not requester.is_active:
         raise Unprocessable(
             "requester_id must be an active customer of your organization",
             code="invalid_requester",
@@ -527,7 +524,9 @@ async def _check_service(
     if service_id is None:
         return
     service = await session.get(Service, service_id)
-    if service is None or service.organization_id != organization_id or not service.is_active:
+    if service is None or service.organization_id != organization_id:
+        raise NotFound("no such service in your organization", code="service_not_found")
+    if not service.is_active:
         raise Unprocessable(
             "service_id must be an active service of your organization", code="invalid_service"
         )
@@ -540,12 +539,9 @@ async def _check_assignee(
     if assignee_id is None:
         return
     assignee = await session.get(User, assignee_id)
-    if (
-        assignee is None
-        or assignee.organization_id != organization_id
-        or assignee.role not in STAFF_ROLES
-        or not assignee.is_active
-    ):
+    if assignee is None or assignee.organization_id != organization_id:
+        raise NotFound("no such user in your organization", code="assignee_not_found")
+    if assignee.role not in STAFF_ROLES or not assignee.is_active:
         raise Unprocessable(
             "assigned_to must be an active agent, manager or admin of your organization",
             code="invalid_assignee",
