@@ -1,24 +1,33 @@
 """The SQL of the SLA reports: one organization's facts (``sla_facts``) whose clock started
-in a period, counted, ranked and paged in the database; both engines run the same statements.
+in a period, counted, ranked and paged in the database.
 
-Percentiles (``percentile``): each value is ranked by ``row_number()`` over its group and
-over the whole period, and only the rows at the ranks a percentile needs come back (at most
-four per group), so the database sorts and Python interpolates, as PostgreSQL's
-``percentile_cont`` does: ``v[lo] + (v[lo + 1] - v[lo]) * f`` with ``lo + f = (n - 1) * q``.
-SQLite has window functions (3.25+) but no ``percentile_cont``; this way both engines give
-the same answer from the same statement.
+The figures (:func:`figures`: counts per outcome, the median and 90th percentile of the time
+to meet, the median lateness; per group and for the whole period) are computed by the
+database on either engine, the same way, ``percentile_cont``'s:
+``v[lo] + (v[lo + 1] - v[lo]) * f`` with ``lo + f = (n - 1) * q`` over the sorted values.
+
+- PostgreSQL: one statement, one scan: ``GROUP BY GROUPING SETS ((key, metric), (metric))``
+  with a ``count(*) FILTER`` per outcome and ``percentile_cont ... WITHIN GROUP``.
+- SQLite has no ``percentile_cont`` (nor grouping sets): outcomes are counted with a plain
+  ``GROUP BY``, and each value is ranked with ``row_number()`` over its group and over the
+  whole period; only the rows at the ranks a percentile reads come back (at most four per
+  group) and Python interpolates between them.
+
+Both answers are rounded to the millisecond, so that the engines' float arithmetic cannot
+tell them apart.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Row, and_, case, func, literal, or_, select, tuple_
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.admin.models import Service
@@ -29,6 +38,8 @@ from desk.tickets.models import Ticket
 
 # The percentiles every metric reports, in percent.
 MEDIAN, P90 = 50, 90
+# The outcomes a report counts (every fact has one; ``not_started`` is never stored).
+OUTCOMES = tuple(s.value for s in MetricState if s is not MetricState.NOT_STARTED)
 _QUANTILES = (MEDIAN, P90)
 TOTAL = object()  # the key of the whole period in ``percentiles``' answer
 Key = Any  # a group's key: a priority, a service or user id, a week's index, or None
@@ -76,33 +87,112 @@ def bucket_index(boundaries: Sequence[datetime]) -> ColumnElement[int]:
 
 # --- what a time to meet and a lateness are -------------------------------------------------
 
-# Time to meet: business seconds from the clock's start to the instant the metric was met
-# (in time or late), for every tracked metric that was met and has the figure recorded.
-TIME_TO_MEET = (
-    SlaFact.business_seconds,
-    and_(
-        SlaFact.met_at.is_not(None),
-        SlaFact.outcome != MetricState.UNTRACKED,
-        SlaFact.business_seconds.is_not(None),
-    ),
-)
-# Lateness: business seconds beyond the target a breach broke, for breached metrics whose
-# clock has ended (met late, or stopped unmet); a breach still running is not late by a
-# known amount yet.
-LATENESS = (
-    SlaFact.business_seconds - SlaFact.target_seconds,
-    and_(
-        SlaFact.outcome == MetricState.BREACHED,
-        SlaFact.business_seconds.is_not(None),
-        SlaFact.target_seconds.is_not(None),
-    ),
-)
+
+def time_to_meet(c: Any) -> tuple[ColumnElement[float], ColumnElement[bool]]:
+    """Business seconds from the clock's start to the instant the metric was met (in time
+    or late), for every tracked metric that was met and has the figure recorded; ``c`` is
+    :class:`SlaFact` or a selection of its columns."""
+    applies = and_(
+        c.met_at.is_not(None),
+        c.outcome != MetricState.UNTRACKED,
+        c.business_seconds.is_not(None),
+    )
+    return c.business_seconds, applies
+
+
+def lateness(c: Any) -> tuple[ColumnElement[float], ColumnElement[bool]]:
+    """Business seconds beyond the target a breach broke, for breached metrics whose clock
+    has ended (met late, or stopped unmet): a breach still running is not late by a known
+    amount yet."""
+    applies = and_(
+        c.outcome == MetricState.BREACHED,
+        c.business_seconds.is_not(None),
+        c.target_seconds.is_not(None),
+    )
+    return c.business_seconds - c.target_seconds, applies
 
 
 # --- aggregates -----------------------------------------------------------------------------
 
 
-async def outcome_counts(
+@dataclass
+class Figures:
+    """One metric in one group (or the whole period): facts per outcome, and times."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    median_seconds: float | None = None
+    p90_seconds: float | None = None
+    late_median_seconds: float | None = None
+
+
+async def figures(
+    session: AsyncSession, filters: FactFilters, key: ColumnElement[Any]
+) -> dict[tuple[Key, str], Figures]:
+    """The figures of each ``(key, metric)`` with facts, and of each ``(TOTAL, metric)``."""
+    if session.get_bind().dialect.name == "postgresql":
+        return await _figures_with_grouping_sets(session, filters, key)
+    return await _figures_from_ranks(session, filters, key)
+
+
+async def _figures_with_grouping_sets(
+    session: AsyncSession, filters: FactFilters, key: ColumnElement[Any]
+) -> dict[tuple[Key, str], Figures]:
+    facts = (
+        select(
+            key.label("key"),
+            SlaFact.metric,
+            SlaFact.outcome,
+            SlaFact.met_at,
+            SlaFact.business_seconds,
+            SlaFact.target_seconds,
+        )
+        .where(*filters.where())
+        .subquery()
+    )
+    c = facts.c
+    taken, meets = time_to_meet(c)
+    late, is_late = lateness(c)
+    query = select(
+        c.key,
+        c.metric,
+        func.grouping(c.key).label("is_total"),
+        *(func.count().filter(c.outcome == o).label(o) for o in OUTCOMES),
+        func.percentile_cont(postgresql.array([q / 100 for q in _QUANTILES]))
+        .within_group(taken)
+        .filter(meets)
+        .label("taken"),
+        func.percentile_cont(MEDIAN / 100).within_group(late).filter(is_late).label("late"),
+    ).group_by(func.grouping_sets(tuple_(c.key, c.metric), tuple_(c.metric)))
+    found = {}
+    for row in await session.execute(query):
+        median, p90 = row.taken or (None, None)
+        found[(TOTAL if row.is_total else row.key, row.metric)] = Figures(
+            counts={o: n for o in OUTCOMES if (n := getattr(row, o))},
+            median_seconds=_rounded(median),
+            p90_seconds=_rounded(p90),
+            late_median_seconds=_rounded(row.late),
+        )
+    return found
+
+
+async def _figures_from_ranks(
+    session: AsyncSession, filters: FactFilters, key: ColumnElement[Any]
+) -> dict[tuple[Key, str], Figures]:
+    found: dict[tuple[Key, str], Figures] = {}
+    for key_value, metric, outcome, n in await _outcome_counts(session, filters, key):
+        for which in ((key_value, metric), (TOTAL, metric)):
+            counts = found.setdefault(which, Figures()).counts
+            counts[outcome] = counts.get(outcome, 0) + n
+    times = await _percentiles(session, filters, key, time_to_meet(SlaFact))
+    late = await _percentiles(session, filters, key, lateness(SlaFact))
+    for which, figure in found.items():
+        figure.median_seconds = times.get(which, {}).get(MEDIAN)
+        figure.p90_seconds = times.get(which, {}).get(P90)
+        figure.late_median_seconds = late.get(which, {}).get(MEDIAN)
+    return found
+
+
+async def _outcome_counts(
     session: AsyncSession, filters: FactFilters, key: ColumnElement[Any]
 ) -> list[Row[tuple[Key, str, str, int]]]:
     """``(key, metric, outcome, count)`` of the facts in the period."""
@@ -115,12 +205,12 @@ async def outcome_counts(
     return list(await session.execute(query))
 
 
-async def percentiles(
+async def _percentiles(
     session: AsyncSession,
     filters: FactFilters,
     key: ColumnElement[Any],
     measure: tuple[ColumnElement[float], ColumnElement[bool]],
-) -> dict[tuple[Key, str], dict[int, float]]:
+) -> dict[tuple[Key, str], dict[int, float | None]]:
     """The median and 90th percentile of ``measure`` (a value and the facts it applies to)
     per ``(key, metric)``, and per ``(TOTAL, metric)`` for the whole period."""
     value, applies = measure
@@ -155,7 +245,7 @@ async def percentiles(
         ):
             at_ranks.setdefault(which, (n, {}))[1][rank - 1] = row.value
     return {
-        which: {q: _interpolate(values, n, q) for q in _QUANTILES}
+        which: {q: _rounded(_interpolate(values, n, q)) for q in _QUANTILES}
         for which, (n, values) in at_ranks.items()
     }
 
@@ -183,6 +273,10 @@ def _interpolate(values: dict[int, float], n: int, q: int) -> float:
     if fraction == 0:
         return float(values[low])
     return float(values[low] + (values[low + 1] - values[low]) * fraction)
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
 
 
 # --- rows -----------------------------------------------------------------------------------

@@ -41,9 +41,9 @@ from desk.enums import TRIAGE_ROLES, Priority
 from desk.errors import Forbidden
 from desk.reports import queries
 from desk.reports.period import Bucket, Period, period
-from desk.reports.queries import LATENESS, MEDIAN, P90, TIME_TO_MEET, TOTAL, FactFilters
+from desk.reports.queries import TOTAL, FactFilters
 from desk.sla.clock import load_zone
-from desk.sla.contracts import Metric, MetricState
+from desk.sla.contracts import Metric
 from desk.sla.models import SlaFact
 from desk.tickets import lifecycle
 from desk.tickets.access import actor
@@ -87,10 +87,6 @@ class MetricSummary:
     median_seconds: float | None = None
     p90_seconds: float | None = None
     breached_by_median_seconds: float | None = None
-
-    def count(self, outcome: str, n: int) -> None:
-        name = MetricState(outcome).value
-        setattr(self, name, getattr(self, name) + n)
 
     @property
     def compliance_percent(self) -> float | None:
@@ -188,22 +184,17 @@ class ReportService:
             facts = _fact_filters(who, filters, span)
             buckets = span.weeks() if group_by is GroupBy.WEEK else []
             key = _group_key(group_by, buckets)
-            counts = await queries.outcome_counts(session, facts, key)
-            times = await queries.percentiles(session, facts, key, TIME_TO_MEET)
-            lateness = await queries.percentiles(session, facts, key, LATENESS)
-            groups = await self._groups(session, who, group_by, buckets, counts)
+            found = await queries.figures(session, facts, key)
+            groups = await self._groups(session, who, group_by, buckets, found)
         total = ReportGroup(key=None, label="Total")
-        for key_value, metric, outcome, n in counts:
-            for group in (groups[key_value], total):
-                group.metric(metric).count(outcome, n)
-        for key_value, group in [*groups.items(), (TOTAL, total)]:
-            for metric in Metric:
-                summary = group.metric(metric)
-                found = times.get((key_value, metric.value), {})
-                summary.median_seconds, summary.p90_seconds = found.get(MEDIAN), found.get(P90)
-                summary.breached_by_median_seconds = lateness.get(
-                    (key_value, metric.value), {}
-                ).get(MEDIAN)
+        for (key_value, metric), figures in found.items():
+            group = total if key_value is TOTAL else groups[key_value]
+            summary = group.metric(metric)
+            for outcome, n in figures.counts.items():
+                setattr(summary, outcome, n)
+            summary.median_seconds = figures.median_seconds
+            summary.p90_seconds = figures.p90_seconds
+            summary.breached_by_median_seconds = figures.late_median_seconds
         return SlaReport(
             first_day=filters.first_day,
             last_day=filters.last_day,
@@ -264,7 +255,7 @@ class ReportService:
         who: Principal,
         group_by: GroupBy,
         buckets: list[Bucket],
-        counts: list[Any],
+        found: dict[tuple[Any, str], Any],
     ) -> dict[Any, ReportGroup]:
         """The report's groups by key, in display order: every week of the period, every
         priority by severity, the services and agents that have facts by name."""
@@ -272,7 +263,7 @@ class ReportService:
             return {i: ReportGroup(b.key, b.label) for i, b in enumerate(buckets)}
         if group_by is GroupBy.PRIORITY:
             return {p.value: ReportGroup(p.value, p.value) for p in SEVERITY}
-        keys = {row[0] for row in counts}
+        keys = {key for key, _metric in found if key is not TOTAL}
         ids = [k for k in keys if k is not None]
         if group_by is GroupBy.SERVICE:
             names = await queries.service_names(session, who.organization_id, ids)
