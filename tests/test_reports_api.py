@@ -16,6 +16,7 @@ from desk.admin.models import Service
 from desk.auth.models import User
 from desk.enums import Priority, Role
 from desk.enums import TicketStatus as S
+from desk.reports import service
 from desk.sla.contracts import CalendarSpec, SlaTargets
 from tests.support.stories import TicketStory
 from tests.support.tickets import Party, make_party
@@ -352,6 +353,17 @@ async def test_the_csv_has_a_row_per_ticket_and_metric_with_its_facts(client, de
         headers={**desk.manager.headers, "Accept": "text/csv"},
     )
     assert json_wins.headers["content-type"] == "application/json"
+
+
+async def test_the_csv_reads_the_facts_a_page_at_a_time(client, desk, monkeypatch):
+    params = {**JUNE, "format": "csv"}
+    whole = await client.get(REPORT, params=params, headers=desk.manager.headers)
+    # Pages of 4 split the facts that share a start instant (a ticket accepted when filed).
+    monkeypatch.setattr(service, "FACT_PAGE", 4)
+    paged = await client.get(REPORT, params=params, headers=desk.manager.headers)
+    assert paged.status_code == 200
+    assert paged.text == whole.text
+    assert len(paged.text.splitlines()) == 35
 
 
 async def test_breaches_come_worst_first_a_page_at_a_time(client, desk):

@@ -83,6 +83,8 @@ class SlaFact(Base):
     paused_seconds: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
-        # Every report reads one organization's facts by the instant their clock started.
-        Index("ix_sla_facts_org_started", "organization_id", "started_at", "ticket_id"),
+        # Every report reads one organization's facts by the instant their clock started;
+        # the breaches list only the breached ones.
+        Index("ix_sla_facts_org_started", "organization_id", "started_at", "ticket_id", "metric"),
+        Index("ix_sla_facts_org_outcome_started", "organization_id", "outcome", "started_at"),
     )

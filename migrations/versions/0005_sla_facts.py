@@ -105,7 +105,12 @@ def upgrade() -> None:
     with op.batch_alter_table("sla_facts", schema=None) as batch_op:
         batch_op.create_index(
             "ix_sla_facts_org_started",
-            ["organization_id", "started_at", "ticket_id"],
+            ["organization_id", "started_at", "ticket_id", "metric"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_sla_facts_org_outcome_started",
+            ["organization_id", "outcome", "started_at"],
             unique=False,
         )
     for metric, (started, due, met, breached, outcome, rows) in _BACKFILL.items():
@@ -118,6 +123,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("sla_facts", schema=None) as batch_op:
+        batch_op.drop_index("ix_sla_facts_org_outcome_started")
         batch_op.drop_index("ix_sla_facts_org_started")
     op.drop_table("sla_facts")
     with op.batch_alter_table("organizations", schema=None) as batch_op:
