@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 from common.stack import Stack, StackOptions, Tenant, http_client, rss_mib
-from common.stats import Run, machine, ratio, run_load, table
+from common.stats import Run, latency_table, machine, run_load, table
 
 from desk.admin.models import Service
 from desk.auth.models import User
@@ -29,6 +29,7 @@ DAYS = 365  # the tickets' creation instants spread evenly over a year ending no
 AGENTS = 20
 SERVICES = 5
 PAGE = 50
+LIST_PAGE = "list page (GET /tickets, baseline)"
 # (first response, resolution) targets in seconds, 24x7, per priority.
 TARGETS = {
     Priority.URGENT: (15 * 60, 4 * 3600),
@@ -111,23 +112,24 @@ async def load(stack: Stack, tenant: Tenant, count: int) -> tuple[int, list[uuid
             (ticket_id, org_id, number, subject, "", priority.value, status, *people, *rest)
         )
     dsn = stack.database_url.replace("postgresql+psycopg://", "postgresql://")
+    ticket_columns = (
+        "id, organization_id, number, subject, description, priority, status, requester_id, "
+        "created_by_id, service_id, assigned_to, sla_started_at, sla_paused_duration, "
+        "version, created_at, updated_at"
+    )
+    fact_columns = (
+        "ticket_id, metric, organization_id, priority, service_id, assigned_to, started_at, "
+        "outcome, target_seconds, due_at, met_at, breached_at, business_seconds, "
+        "paused_seconds"
+    )
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        columns = (
-            "id, organization_id, number, subject, description, priority, status, requester_id, "
-            "created_by_id, service_id, assigned_to, sla_started_at, sla_paused_duration, "
-            "version, created_at, updated_at"
-        )
-        async with conn.cursor().copy(f"COPY tickets ({columns}) FROM STDIN") as copy:
-            for row in tickets:
-                await copy.write_row(row)
-        columns = (
-            "ticket_id, metric, organization_id, priority, service_id, assigned_to, started_at, "
-            "outcome, target_seconds, due_at, met_at, breached_at, business_seconds, "
-            "paused_seconds"
-        )
-        async with conn.cursor().copy(f"COPY sla_facts ({columns}) FROM STDIN") as copy:
-            for row in facts:
-                await copy.write_row(row)
+        for name, columns, rows in (
+            ("tickets", ticket_columns, tickets),
+            ("sla_facts", fact_columns, facts),
+        ):
+            async with conn.cursor().copy(f"COPY {name} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    await copy.write_row(row)
         await conn.execute("ANALYZE tickets")
         await conn.execute("ANALYZE sla_facts")
         await conn.commit()
@@ -200,7 +202,7 @@ async def measure(count: int, requests: int) -> None:
 
             cases = {
                 "HTTP floor (GET /healthz)": get("/healthz"),
-                "list page (GET /tickets, baseline)": get("/api/v1/tickets", {"limit": PAGE}),
+                LIST_PAGE: get("/api/v1/tickets", {"limit": PAGE}),
                 "report, quarter by week": get(
                     "/api/v1/reports/sla", {**quarter, "group_by": "week"}
                 ),
@@ -233,22 +235,7 @@ async def measure(count: int, requests: int) -> None:
         f"{count:,} tickets over {DAYS} days with {fact_count:,} SLA facts, COPY-loaded in "
         f"{load_s:.1f} s; quarter {quarter['from']}..{quarter['to']}\n"
     )
-    rows = []
-    for concurrency, runs in results.items():
-        baseline = runs["list page (GET /tickets, baseline)"]
-        for name, run in runs.items():
-            rows.append(
-                [
-                    concurrency,
-                    name,
-                    run.n,
-                    run.rate,
-                    run.p50_ms,
-                    run.p99_ms,
-                    ratio(run.p50_ms, baseline.p50_ms),
-                ]
-            )
-    print(table(["c", "what", "n", "per s", "p50 ms", "p99 ms", "p50 / list page"], rows))
+    print(latency_table(results, lambda runs: runs[LIST_PAGE], "p50 / list page"))
     print("\nCSV export, streamed (API resident memory sampled every 50 ms):\n")
     keys = list(next(iter(exports.values())))
     print(

@@ -126,21 +126,22 @@ def test_series_must_match_the_categories():
         charts.line_chart(["W1"], [Series("A", [1, 2])], title="t", chart_id="c")
 
 
-def _group(key: str, label: str, **metrics: MetricSummary) -> ReportGroup:
-    return ReportGroup(key, label, **metrics)
-
-
-def test_the_report_charts_read_the_report():
-    weeks = SlaReport(
+def june_report(group_by: GroupBy, *groups: ReportGroup) -> SlaReport:
+    return SlaReport(
         first_day=date(2026, 6, 1),
         last_day=date(2026, 6, 14),
         timezone="UTC",
-        group_by=GroupBy.WEEK,
-        groups=[
-            _group("2026-06-01", "2026-W23", resolution=MetricSummary(met=5, breached=3)),
-            _group("2026-06-08", "2026-W24", resolution=MetricSummary(met=2, paused=1)),
-        ],
+        group_by=group_by,
+        groups=list(groups),
         total=ReportGroup(None, "Total"),
+    )
+
+
+def test_the_report_charts_read_the_report():
+    weeks = june_report(
+        GroupBy.WEEK,
+        ReportGroup("2026-06-01", "2026-W23", resolution=MetricSummary(met=5, breached=3)),
+        ReportGroup("2026-06-08", "2026-W24", resolution=MetricSummary(met=2, paused=1)),
     )
     root = parse(charts.compliance_trend(weeks))
     name, description = accessible(root)
@@ -148,16 +149,10 @@ def test_the_report_charts_read_the_report():
     assert "Resolution: 2026-W23 62.5 %, 2026-W24 100 %." in description
     assert "Acceptance: 2026-W23 no data, 2026-W24 no data." in description
 
-    priorities = SlaReport(
-        first_day=date(2026, 6, 1),
-        last_day=date(2026, 6, 14),
-        timezone="UTC",
-        group_by=GroupBy.PRIORITY,
-        groups=[
-            _group("URGENT", "URGENT", resolution=MetricSummary(breached=1)),
-            _group("HIGH", "HIGH", first_response=MetricSummary(breached=1)),
-        ],
-        total=ReportGroup(None, "Total"),
+    priorities = june_report(
+        GroupBy.PRIORITY,
+        ReportGroup("URGENT", "URGENT", resolution=MetricSummary(breached=1)),
+        ReportGroup("HIGH", "HIGH", first_response=MetricSummary(breached=1)),
     )
     root = parse(charts.breaches_by_priority(priorities))
     _name, description = accessible(root)

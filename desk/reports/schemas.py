@@ -35,14 +35,8 @@ class ReportQuery(BaseModel):
     assigned_to: uuid.UUID | None = Field(None, description="Only tickets assigned to this user.")
 
     def filters(self, **extra: object) -> ReportFilters:
-        return ReportFilters(
-            first_day=self.from_,
-            last_day=self.to,
-            priority=self.priority,
-            service_id=self.service_id,
-            assigned_to=self.assigned_to,
-            **extra,
-        )
+        narrowing = self.model_dump(include={"priority", "service_id", "assigned_to"})
+        return ReportFilters(first_day=self.from_, last_day=self.to, **narrowing, **extra)
 
 
 class SlaReportQuery(ReportQuery):

@@ -61,6 +61,10 @@ class GroupBy(StrEnum):
     WEEK = "week"
 
 
+# The optional filters a report, its CSV and its breaches share with the facts' query.
+NARROWING = ("priority", "service_id", "assigned_to", "metric")
+
+
 @dataclass(frozen=True)
 class ReportFilters:
     """What a report covers: local days ``first_day`` to ``last_day`` inclusive, and
@@ -282,15 +286,8 @@ class ReportService:
 
 
 def _fact_filters(who: Principal, filters: ReportFilters, span: Period) -> FactFilters:
-    return FactFilters(
-        organization_id=who.organization_id,
-        start=span.start,
-        end=span.end,
-        priority=filters.priority,
-        service_id=filters.service_id,
-        assigned_to=filters.assigned_to,
-        metric=filters.metric,
-    )
+    narrowing = {name: getattr(filters, name) for name in NARROWING}
+    return FactFilters(who.organization_id, span.start, span.end, **narrowing)
 
 
 def _group_key(group_by: GroupBy, buckets: list[Bucket]) -> ColumnElement[Any]:
