@@ -1,11 +1,13 @@
-"""SLA reports on 100,000 tickets with their SLA facts in PostgreSQL: the report for a quarter
+"""SLA reports on 100,000 tickets with their SLA facts (PostgreSQL, or SQLite with
+``--engine sqlite``): the report for a quarter
 grouped by week (and by priority, and for a whole year), the breaches' first page, against the
 plain list page (``GET /api/v1/tickets``) and the HTTP floor (``GET /healthz``) in the same
 run; then the quarter's and the year's CSV streamed, the API process's resident memory
-sampled while it streams. A read benchmark: tickets and facts are bulk-loaded with COPY (facts
-drawn from plausible distributions, not computed), no workflow runs.
+sampled while it streams. The cases take turns in rounds (outside load weighs on all alike).
+A read benchmark: tickets and facts are bulk-loaded (COPY; executemany on SQLite), facts
+drawn from plausible distributions rather than computed; no workflow runs.
 
-    .venv/bin/python bench/reports.py [--tickets 100000] [--requests 100]
+    .venv/bin/python bench/reports.py [--tickets 100000] [--requests 100] [--engine sqlite]
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -23,12 +26,14 @@ from common.stats import Run, latency_table, machine, run_load, table
 
 from desk.admin.models import Service
 from desk.auth.models import User
+from desk.db.base import Base
 from desk.enums import Priority, Role
 
 DAYS = 365  # the tickets' creation instants spread evenly over a year ending now
 AGENTS = 20
 SERVICES = 5
 PAGE = 50
+ROUNDS = 5
 LIST_PAGE = "list page (GET /tickets, baseline)"
 # (first response, resolution) targets in seconds, 24x7, per priority.
 TARGETS = {
@@ -111,7 +116,6 @@ async def load(stack: Stack, tenant: Tenant, count: int) -> tuple[int, list[uuid
         tickets.append(
             (ticket_id, org_id, number, subject, "", priority.value, status, *people, *rest)
         )
-    dsn = stack.database_url.replace("postgresql+psycopg://", "postgresql://")
     ticket_columns = (
         "id, organization_id, number, subject, description, priority, status, requester_id, "
         "created_by_id, service_id, assigned_to, sla_started_at, sla_paused_duration, "
@@ -122,18 +126,61 @@ async def load(stack: Stack, tenant: Tenant, count: int) -> tuple[int, list[uuid
         "outcome, target_seconds, due_at, met_at, breached_at, business_seconds, "
         "paused_seconds"
     )
+    tables = (("tickets", ticket_columns, tickets), ("sla_facts", fact_columns, facts))
+    if stack.options.engine == "sqlite":
+        await _insert(stack, tables)
+    else:
+        await _copy(stack, tables)
+    return len(facts), agent_ids
+
+
+async def _copy(stack: Stack, tables: tuple) -> None:
+    """PostgreSQL: COPY each table's rows, then ANALYZE."""
+    dsn = stack.database_url.replace("postgresql+psycopg://", "postgresql://")
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        for name, columns, rows in (
-            ("tickets", ticket_columns, tickets),
-            ("sla_facts", fact_columns, facts),
-        ):
+        for name, columns, rows in tables:
             async with conn.cursor().copy(f"COPY {name} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     await copy.write_row(row)
-        await conn.execute("ANALYZE tickets")
-        await conn.execute("ANALYZE sla_facts")
+            await conn.execute(f"ANALYZE {name}")
         await conn.commit()
-    return len(facts), agent_ids
+
+
+async def _insert(stack: Stack, tables: tuple) -> None:
+    """SQLite: executemany INSERTs in chunks (the column types convert ids and instants),
+    then ANALYZE."""
+    assert stack.engine is not None
+    for name, columns, rows in tables:
+        table = Base.metadata.tables[name]
+        keys = [c.strip() for c in columns.split(",")]
+        for start in range(0, len(rows), 10_000):
+            chunk = [dict(zip(keys, row, strict=True)) for row in rows[start : start + 10_000]]
+            async with stack.engine.begin() as conn:
+                await conn.execute(table.insert(), chunk)
+    async with stack.engine.begin() as conn:
+        await conn.exec_driver_sql("ANALYZE")
+
+
+async def interleaved(
+    cases: dict[str, Callable[[int], Awaitable[None]]], requests: int, concurrency: int
+) -> dict[str, Run]:
+    """Each case's ``requests`` calls in :data:`ROUNDS` rounds, the cases taking turns, so
+    that load from outside the benchmark weighs on every case alike; latencies pooled."""
+    per_round = max(1, requests // ROUNDS)
+    parts: dict[str, list[Run]] = {name: [] for name in cases}
+    for _ in range(ROUNDS):
+        for name, call in cases.items():
+            parts[name].append(await run_load(name, call, count=per_round, concurrency=concurrency))
+    return {
+        name: Run(
+            name,
+            concurrency,
+            [latency for run in runs for latency in run.latencies],
+            sum(run.wall_s for run in runs),
+            sum(run.errors for run in runs),
+        )
+        for name, runs in parts.items()
+    }
 
 
 async def stream_csv(stack: Stack, api, headers: dict, params: dict) -> dict[str, float]:
@@ -180,8 +227,8 @@ def _quarter(now: datetime) -> dict[str, str]:
     return {"from": (last - timedelta(days=90)).isoformat(), "to": last.isoformat()}
 
 
-async def measure(count: int, requests: int) -> None:
-    async with Stack(StackOptions(worker=False)) as stack:
+async def measure(count: int, requests: int, engine: str) -> None:
+    async with Stack(StackOptions(worker=False, engine=engine)) as stack:
         tenant = await stack.seed_tenant()
         started = time.perf_counter()
         fact_count, _agents = await load(stack, tenant, count)
@@ -219,20 +266,15 @@ async def measure(count: int, requests: int) -> None:
             }
             for name, call in cases.items():  # warm caches and pools
                 await run_load(name, call, count=5, concurrency=1)
-            results: dict[int, dict[str, Run]] = {}
-            for concurrency in (1, 10):
-                results[concurrency] = {
-                    name: await run_load(name, call, count=requests, concurrency=concurrency)
-                    for name, call in cases.items()
-                }
+            results = {c: await interleaved(cases, requests, c) for c in (1, 10)}
             exports = {
                 "quarter": await stream_csv(stack, api, manager, {**quarter, "format": "csv"}),
                 "year": await stream_csv(stack, api, manager, {**year, "format": "csv"}),
             }
 
-    print(f"\n## reports — {machine()}\n")
+    print(f"\n## reports ({engine}) — {machine()}\n")
     print(
-        f"{count:,} tickets over {DAYS} days with {fact_count:,} SLA facts, COPY-loaded in "
+        f"{count:,} tickets over {DAYS} days with {fact_count:,} SLA facts, loaded in "
         f"{load_s:.1f} s; quarter {quarter['from']}..{quarter['to']}\n"
     )
     print(latency_table(results, lambda runs: runs[LIST_PAGE], "p50 / list page"))
@@ -247,8 +289,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=100, help="per case and concurrency")
+    parser.add_argument("--engine", choices=("postgresql", "sqlite"), default="postgresql")
     args = parser.parse_args()
-    asyncio.run(measure(args.tickets, args.requests))
+    asyncio.run(measure(args.tickets, args.requests, args.engine))
 
 
 if __name__ == "__main__":
