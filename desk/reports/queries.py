@@ -282,12 +282,20 @@ def _rounded(seconds: float | None) -> float | None:
 # --- rows -----------------------------------------------------------------------------------
 
 
+def _late_seconds() -> ColumnElement[float | None]:
+    """:func:`lateness` where it applies, else NULL."""
+    late, applies = lateness(SlaFact)
+    return case((applies, late))
+
+
 def _fact_rows():
-    """Facts with their ticket's number, subject and status, service name and assignee."""
+    """Facts with their lateness, their ticket's number, subject and status, the service's
+    name and the assignee's."""
     assignee = func.coalesce(func.nullif(User.full_name, ""), User.email)
     return (
         select(
             SlaFact,
+            _late_seconds().label("late_seconds"),
             Ticket.number,
             Ticket.subject,
             Ticket.status,
@@ -324,14 +332,14 @@ async def breaches(
     """The period's breached facts, worst first: those whose clock still runs (lateness
     still growing) first, the longest overdue (earliest breach) first; then the settled
     ones by lateness, the latest first; ties by ticket number and metric."""
-    still_running = SlaFact.business_seconds.is_(None)
+    late = _late_seconds()
     query = (
         _fact_rows()
         .where(*filters.where(), SlaFact.outcome == MetricState.BREACHED)
         .order_by(
-            case((still_running, 0), else_=1),
-            case((still_running, SlaFact.breached_at)),
-            (SlaFact.business_seconds - SlaFact.target_seconds).desc(),
+            case((late.is_(None), 0), else_=1),
+            case((late.is_(None), SlaFact.breached_at)),
+            late.desc(),
             Ticket.number,
             SlaFact.metric,
         )

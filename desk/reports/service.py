@@ -28,7 +28,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -135,20 +135,14 @@ class FactRow:
     assignee: str | None
     metric: str
     outcome: str
-    started_at: Any
-    due_at: Any
-    met_at: Any
-    breached_at: Any
+    started_at: datetime
+    due_at: datetime | None
+    met_at: datetime | None
+    breached_at: datetime | None
     target_seconds: float | None
     business_seconds: float | None
     paused_seconds: float | None
-
-    @property
-    def late_seconds(self) -> float | None:
-        """Business seconds beyond the target, once a breached metric's clock has ended."""
-        if self.breached_at is None or None in (self.business_seconds, self.target_seconds):
-            return None
-        return self.business_seconds - self.target_seconds
+    late_seconds: float | None  # ``queries.lateness``: a breach's, once its clock ended
 
     @classmethod
     def from_row(cls, row: Any) -> FactRow:
@@ -172,6 +166,7 @@ class FactRow:
             target_seconds=fact.target_seconds,
             business_seconds=fact.business_seconds,
             paused_seconds=fact.paused_seconds,
+            late_seconds=row.late_seconds,
         )
 
 
