@@ -17,6 +17,7 @@ from desk.auth.models import User
 from desk.enums import Priority, Role
 from desk.enums import TicketStatus as S
 from desk.reports import service
+from desk.reports.router import wants_csv
 from desk.sla.contracts import CalendarSpec, SlaTargets
 from tests.support.stories import TicketStory
 from tests.support.tickets import Party, make_party
@@ -364,6 +365,27 @@ async def test_the_csv_reads_the_facts_a_page_at_a_time(client, desk, monkeypatc
     assert paged.status_code == 200
     assert paged.text == whole.text
     assert len(paged.text.splitlines()) == 35
+
+
+@pytest.mark.parametrize(
+    ("accept", "format", "csv"),
+    [
+        ("text/csv", None, True),
+        ("application/json", None, False),
+        ("", None, False),
+        ("*/*", None, False),
+        ("text/csv;q=0.5, application/json", None, False),
+        ("application/json;q=0.2, text/csv;q=0.9", None, True),
+        ("text/csv, application/json", None, True),  # a tie: the first listed
+        ("application/json, text/csv", None, False),
+        ("text/csv;q=0", None, False),
+        ("text/csv;q=nonsense", None, False),
+        ("text/csv", "json", False),
+        ("application/json", "csv", True),
+    ],
+)
+def test_csv_is_chosen_by_format_then_by_accept(accept, format, csv):
+    assert wants_csv(accept, format) is csv
 
 
 async def test_breaches_come_worst_first_a_page_at_a_time(client, desk):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from desk.auth.deps import CurrentUser
@@ -25,7 +25,6 @@ async def get_report_service(request: Request) -> ReportService:
 
 
 Reports = Annotated[ReportService, Depends(get_report_service)]
-Accept = Annotated[str | None, Header(max_length=1024, include_in_schema=False)]
 
 
 def wants_csv(accept: str | None, format: str | None) -> bool:
@@ -69,16 +68,16 @@ def wants_csv(accept: str | None, format: str | None) -> bool:
     },
 )
 async def sla_report(
+    request: Request,
     user: CurrentUser,
     reports: Reports,
     query: Annotated[SlaReportQuery, Query()],
-    accept: Accept = None,
 ) -> Any:
     """SLA compliance of the period per metric (acceptance, first response, resolution),
     grouped by priority, service, agent or week; a ticket counts in the period in which its
     SLA clock started (acceptance; creation for the acceptance metric)."""
     filters = query.filters()
-    if not wants_csv(accept, query.format):
+    if not wants_csv(request.headers.get("accept", "")[:1024], query.format):
         return SlaReportOut.of(await reports.sla(user, filters, query.group_by))
     rows = await reports.sla_facts(user, filters)
     name = f"sla-{query.from_.isoformat()}-{query.to.isoformat()}.csv"
