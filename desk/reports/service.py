@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -37,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.auth.models import Organization
 from desk.auth.principal import Principal
+from desk.db.engine import READ_ONLY
 from desk.enums import TRIAGE_ROLES, Priority
 from desk.errors import Forbidden
 from desk.reports import queries
@@ -176,9 +178,17 @@ class ReportService:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]):
         self._sessionmaker = sessionmaker
 
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads: on SQLite it holds no write lock, however long a
+        report takes, so ticket changes never wait for one."""
+        async with self._sessionmaker() as session:
+            await session.connection(execution_options=READ_ONLY)
+            yield session
+
     async def sla(self, who: Principal, filters: ReportFilters, group_by: GroupBy) -> SlaReport:
         """Compliance, counts and times per metric, per group and for the whole period."""
-        async with self._sessionmaker() as session:
+        async with self._reading() as session:
             span, zone_name = await self._period(session, who, filters)
             facts = _fact_filters(who, filters, span)
             buckets = span.weeks() if group_by is GroupBy.WEEK else []
@@ -207,14 +217,14 @@ class ReportService:
         """Every fact of the period, one per ticket and metric, in the order their clocks
         started. Checks the caller and the period at once; the rows then come a page at a
         time, each page read in a session of its own."""
-        async with self._sessionmaker() as session:
+        async with self._reading() as session:
             span, _zone = await self._period(session, who, filters)
         return self._fact_stream(_fact_filters(who, filters, span))
 
     async def _fact_stream(self, facts: FactFilters) -> AsyncIterator[FactRow]:
         after = None
         while True:
-            async with self._sessionmaker() as session:
+            async with self._reading() as session:
                 rows = await queries.fact_page(session, facts, after=after, limit=FACT_PAGE)
             for row in rows:
                 yield FactRow.from_row(row)
@@ -229,7 +239,7 @@ class ReportService:
         """The breached metrics of the period (one row per ticket and metric), worst first:
         breaches still running, the longest overdue first, then the settled ones by how
         late they were (business seconds beyond the target), the latest first."""
-        async with self._sessionmaker() as session:
+        async with self._reading() as session:
             span, _zone = await self._period(session, who, filters)
             facts = _fact_filters(who, filters, span)
             rows = await queries.breaches(session, facts, limit=limit, offset=offset)
