@@ -11,7 +11,8 @@ database on either engine, the same way, ``percentile_cont``'s:
 - SQLite has no ``percentile_cont`` (nor grouping sets): outcomes are counted with a plain
   ``GROUP BY``, and each value is ranked with ``row_number()`` over its group and over the
   whole period; only the rows at the ranks a percentile reads come back (at most four per
-  group) and Python interpolates between them.
+  group) and Python interpolates between them. (Streaming the sorted values into Python
+  instead was measured three times slower: every row crosses the async driver.)
 
 Both answers are rounded to the millisecond, so that the engines' float arithmetic cannot
 tell them apart.
