@@ -1,11 +1,12 @@
 """SLA reports on 100,000 tickets with their SLA facts (PostgreSQL, or SQLite with
-``--engine sqlite``): the report for a quarter
-grouped by week (and by priority, and for a whole year), the breaches' first page, against the
-plain list page (``GET /api/v1/tickets``) and the HTTP floor (``GET /healthz``) in the same
-run; then the quarter's and the year's CSV streamed, the API process's resident memory
-sampled while it streams. The cases take turns in rounds (outside load weighs on all alike).
-A read benchmark: tickets and facts are bulk-loaded (COPY; executemany on SQLite), facts
-drawn from plausible distributions rather than computed; no workflow runs.
+``--engine sqlite``): the report for a quarter grouped by week (and by priority, by agent,
+and for a whole year), the breaches' first page, against the plain list page
+(``GET /api/v1/tickets``) and the HTTP floor (``GET /healthz``) in the same run, the cases
+taking turns in rounds (outside load weighs on all alike); the projection write of an
+acceptance with its facts and without (what recording them costs every ticket change); then
+the quarter's and the year's CSV streamed, the API process's resident memory sampled while
+it streams. Tickets and facts are bulk-loaded (COPY; executemany on SQLite), the facts drawn
+from plausible distributions rather than computed; no workflow runs.
 
     .venv/bin/python bench/reports.py [--tickets 100000] [--requests 100] [--engine sqlite]
 """
@@ -28,12 +29,18 @@ from desk.admin.models import Service
 from desk.auth.models import User
 from desk.db.base import Base
 from desk.enums import Priority, Role
+from desk.sla import tracker
+from desk.sla.contracts import SlaTargets
+from desk.tickets import projection
+from desk.tickets.contracts import ProjectionBatch, TicketState
+from desk.tickets.creation import record_creation
 
 DAYS = 365  # the tickets' creation instants spread evenly over a year ending now
 AGENTS = 20
 SERVICES = 5
 PAGE = 50
 ROUNDS = 5
+WRITES = 300  # projection writes timed with facts, and as many without
 LIST_PAGE = "list page (GET /tickets, baseline)"
 # (first response, resolution) targets in seconds, 24x7, per priority.
 TARGETS = {
@@ -221,6 +228,56 @@ async def stream_csv(stack: Stack, api, headers: dict, params: dict) -> dict[str
     }
 
 
+async def projection_cost(stack: Stack, tenant: Tenant, count: int) -> dict[str, Run]:
+    """What the facts add to every ticket change: the projection write of an acceptance
+    (the ticket row at version 2 and its three facts) against the same write with the
+    facts' upsert left out, taking turns ticket by ticket."""
+    assert stack.sessionmaker is not None
+    sessionmaker = stack.sessionmaker
+    targets = SlaTargets.from_minutes(None, first_response_minutes=60, resolution_minutes=480)
+    customer = tenant.users[Role.CUSTOMER]
+    latencies: dict[str, list[float]] = {"with facts": [], "without facts": []}
+    number = 10_000_000  # clear of the loaded tickets' numbers
+
+    async def skip_facts(*_args: object, **_kwargs: object) -> None:
+        return None
+
+    for i in range(2 * count):
+        name = "with facts" if i % 2 == 0 else "without facts"
+        number += 1
+        now = datetime.now(UTC)
+        state = TicketState(
+            ticket_id=str(uuid.uuid4()),
+            organization_id=str(tenant.org.id),
+            number=number,
+            subject="Projection cost",
+            description="",
+            priority=Priority.HIGH,
+            status="NEW",
+            requester_id=str(customer.id),
+            created_by_id=str(customer.id),
+            created_at=now,
+        )
+        record_creation(state, targets)
+        async with sessionmaker() as session:
+            await projection.write_projection(session, ProjectionBatch(state=state))
+            await session.commit()
+        state.status, state.accepted_at, state.version = "ACCEPTED", now, 2
+        tracker.on_accepted(state.sla, now, targets)
+        writer = projection.write_facts
+        if name == "without facts":
+            projection.write_facts = skip_facts
+        try:
+            started = time.perf_counter()
+            async with sessionmaker() as session:
+                await projection.write_projection(session, ProjectionBatch(state=state))
+                await session.commit()
+            latencies[name].append(time.perf_counter() - started)
+        finally:
+            projection.write_facts = writer
+    return {name: Run(name, 1, values, sum(values)) for name, values in latencies.items()}
+
+
 def _quarter(now: datetime) -> dict[str, str]:
     """The last full 91 days before today (UTC: the organization's default zone)."""
     last = now.date() - timedelta(days=1)
@@ -267,6 +324,7 @@ async def measure(count: int, requests: int, engine: str) -> None:
             for name, call in cases.items():  # warm caches and pools
                 await run_load(name, call, count=5, concurrency=1)
             results = {c: await interleaved(cases, requests, c) for c in (1, 10)}
+            writes = await projection_cost(stack, tenant, WRITES)
             exports = {
                 "quarter": await stream_csv(stack, api, manager, {**quarter, "format": "csv"}),
                 "year": await stream_csv(stack, api, manager, {**year, "format": "csv"}),
@@ -278,6 +336,13 @@ async def measure(count: int, requests: int, engine: str) -> None:
         f"{load_s:.1f} s; quarter {quarter['from']}..{quarter['to']}\n"
     )
     print(latency_table(results, lambda runs: runs[LIST_PAGE], "p50 / list page"))
+    print("\nThe projection write of an acceptance, the facts' cost on every ticket change:\n")
+    print(
+        table(
+            ["what", "n", "p50 ms", "p99 ms", "mean ms"],
+            [[r.name, r.n, r.p50_ms, r.p99_ms, r.mean_ms] for r in writes.values()],
+        )
+    )
     print("\nCSV export, streamed (API resident memory sampled every 50 ms):\n")
     keys = list(next(iter(exports.values())))
     print(
