@@ -467,6 +467,26 @@ async def test_a_leap_year_fits_366_days(client, desk):
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
+async def test_the_ends_of_the_calendar_answer_in_any_zone(
+    client, sessionmaker, settings, world, zone
+):
+    _org, (manager, admin, *_rest) = await _tenant(sessionmaker, settings, world, "Edges")
+    changed = await client.patch(
+        ORGANIZATION, json={"reporting_timezone": zone}, headers=admin.headers
+    )
+    assert changed.status_code == 200
+    for days in (("1970-01-01", "1970-12-31"), ("9998-01-01", "9998-12-31")):
+        for path, extra in (
+            (REPORT, {"group_by": "week"}),
+            (REPORT, {"format": "csv"}),
+            (BREACHES, {}),
+        ):
+            params = {"from": days[0], "to": days[1], **extra}
+            response = await client.get(path, params=params, headers=manager.headers)
+            assert response.status_code == 200, (zone, path, params, response.text)
+
+
 async def test_days_are_read_in_the_organizations_reporting_time_zone(
     client, sessionmaker, settings, world
 ):
