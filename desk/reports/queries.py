@@ -290,18 +290,31 @@ def _late_seconds() -> ColumnElement[float | None]:
 
 
 def _fact_rows():
-    """Facts with their lateness, their ticket's number, subject and status, the service's
-    name and the assignee's."""
+    """Facts as plain rows (no ORM objects: the CSV reads many), with their lateness, their
+    ticket's number, subject and status, the service's name and the assignee's; labelled
+    as the fields of ``desk.reports.service.FactRow``."""
     assignee = func.coalesce(func.nullif(User.full_name, ""), User.email)
     return (
         select(
-            SlaFact,
-            _late_seconds().label("late_seconds"),
+            SlaFact.ticket_id,
             Ticket.number,
             Ticket.subject,
             Ticket.status,
-            Service.name.label("service_name"),
-            assignee.label("assignee_name"),
+            SlaFact.priority,
+            SlaFact.service_id,
+            Service.name.label("service"),
+            SlaFact.assigned_to,
+            assignee.label("assignee"),
+            SlaFact.metric,
+            SlaFact.outcome,
+            SlaFact.started_at,
+            SlaFact.due_at,
+            SlaFact.met_at,
+            SlaFact.breached_at,
+            SlaFact.target_seconds,
+            SlaFact.business_seconds,
+            SlaFact.paused_seconds,
+            _late_seconds().label("late_seconds"),
         )
         .join(Ticket, Ticket.id == SlaFact.ticket_id)
         .outerjoin(Service, Service.id == SlaFact.service_id)

@@ -148,28 +148,7 @@ class FactRow:
 
     @classmethod
     def from_row(cls, row: Any) -> FactRow:
-        fact: SlaFact = row.SlaFact
-        return cls(
-            ticket_id=fact.ticket_id,
-            number=row.number,
-            subject=row.subject,
-            status=row.status,
-            priority=fact.priority,
-            service_id=fact.service_id,
-            service=row.service_name,
-            assigned_to=fact.assigned_to,
-            assignee=row.assignee_name,
-            metric=fact.metric,
-            outcome=fact.outcome,
-            started_at=fact.started_at,
-            due_at=fact.due_at,
-            met_at=fact.met_at,
-            breached_at=fact.breached_at,
-            target_seconds=fact.target_seconds,
-            business_seconds=fact.business_seconds,
-            paused_seconds=fact.paused_seconds,
-            late_seconds=row.late_seconds,
-        )
+        return cls(**row._mapping)
 
 
 class ReportService:
@@ -230,7 +209,7 @@ class ReportService:
                 yield FactRow.from_row(row)
             if len(rows) < FACT_PAGE:
                 return
-            last = rows[-1].SlaFact
+            last = rows[-1]
             after = (last.started_at, last.ticket_id, last.metric)
 
     async def breaches(
