@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 from common.stack import Stack, StackOptions, Tenant, http_client
-from common.stats import Run, machine, ratio, run_load, table
+from common.stats import Run, latency_table, machine, run_load
 from sqlalchemy import select
 
 from desk.auth.models import User
@@ -153,22 +153,8 @@ async def measure(count: int, requests: int) -> None:
 
     print(f"\n## list — {machine()}\n")
     print(f"{count:,} tickets loaded with COPY in {load_s:.1f} s; page size {PAGE}\n")
-    rows = []
-    for concurrency, runs in results.items():
-        floor = runs["HTTP floor (GET /healthz)"]
-        for name, run in runs.items():
-            rows.append(
-                [
-                    concurrency,
-                    name,
-                    run.n,
-                    run.rate,
-                    run.p50_ms,
-                    run.p99_ms,
-                    ratio(run.p50_ms, floor.p50_ms),
-                ]
-            )
-    print(table(["c", "what", "n", "per s", "p50 ms", "p99 ms", "p50 / HTTP floor"], rows))
+    floor = "HTTP floor (GET /healthz)"
+    print(latency_table(results, lambda runs: runs[floor], "p50 / HTTP floor"))
     print("\nPostgreSQL plans (EXPLAIN ANALYZE, manager's queries):\n")
     for name, plan in plans.items():
         print(f"- {name}: {plan}")

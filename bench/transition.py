@@ -16,7 +16,7 @@ import uuid
 
 from common.minimal import MinimalWorkflow
 from common.stack import Stack, StackOptions, http_client
-from common.stats import Run, machine, ratio, run_load, table
+from common.stats import Run, latency_table, machine, run_load
 
 from desk.enums import Role
 
@@ -130,27 +130,7 @@ async def measure(levels: list[tuple[int, int]]) -> None:
 
 def report(results: dict[int, dict[str, Run]]) -> None:
     print(f"\n## transition — {machine()}\n")
-    rows = []
-    for concurrency, runs in results.items():
-        raw = _raw(runs)
-        for name, run in runs.items():
-            rows.append(
-                [
-                    concurrency,
-                    name,
-                    run.n,
-                    run.rate,
-                    run.p50_ms,
-                    run.p99_ms,
-                    ratio(run.p50_ms, raw.p50_ms),
-                ]
-            )
-    print(
-        table(
-            ["c", "what", "n", "per s", "p50 ms", "p99 ms", "p50 / raw p50 (target <= 2x)"],
-            rows,
-        )
-    )
+    print(latency_table(results, _raw, "p50 / raw p50 (target <= 2x)"))
 
 
 def _raw(runs: dict[str, Run]) -> Run:

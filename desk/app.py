@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 import desk.db.models  # noqa: F401 - every mapper, so foreign-key column types resolve
 from desk import metrics
+from desk.admin.organization_router import router as organization_router
 from desk.admin.router import router as admin_router
 from desk.attachments.router import router as attachments_router
 from desk.auth.router import router as auth_router
@@ -21,6 +22,7 @@ from desk.http.middleware import SecurityHeadersMiddleware, install_request_cont
 from desk.http.openapi import install_openapi, operation_id
 from desk.notifications.admin_router import router as webhooks_admin_router
 from desk.notifications.router import router as notifications_router
+from desk.reports.router import router as reports_router
 from desk.settings import Settings, get_settings
 from desk.sla.admin_router import router as sla_admin_router
 from desk.temporal import TemporalConnection
@@ -102,6 +104,7 @@ def create_app(
     # Admin routes live with their domain, all under /admin: the organization's users and
     # services, its SLA policies and calendars, its webhooks.
     app.include_router(admin_router, prefix=f"{API_PREFIX}/admin")
+    app.include_router(organization_router, prefix=f"{API_PREFIX}/admin")
     app.include_router(sla_admin_router, prefix=f"{API_PREFIX}/admin")
     app.include_router(webhooks_admin_router, prefix=f"{API_PREFIX}/admin", tags=["webhooks"])
     app.include_router(tickets_router, prefix=API_PREFIX)
@@ -110,6 +113,7 @@ def create_app(
     app.include_router(
         notifications_router, prefix=f"{API_PREFIX}/notifications", tags=["notifications"]
     )
+    app.include_router(reports_router, prefix=API_PREFIX)
     return app
 
 

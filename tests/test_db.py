@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -11,7 +12,7 @@ from sqlalchemy.exc import StatementError
 
 from desk.auth.models import Organization
 from desk.db.base import Base
-from desk.db.engine import create_engine
+from desk.db.engine import READ_ONLY, create_engine
 from desk.db.migrate import include_object, upgrade_async
 from tests.support.config import TEST_DB
 
@@ -105,3 +106,13 @@ async def test_blank_database_upgrades(tmp_path, database_url):
         finally:
             await engine.dispose()
         assert head
+
+
+@pytest.mark.skipif(TEST_DB != "sqlite", reason="SQLite's write lock")
+async def test_a_read_only_session_takes_no_write_lock(sessionmaker):
+    async with sessionmaker() as reader:
+        await reader.connection(execution_options=READ_ONLY)
+        await reader.execute(select(Organization.id).limit(1))
+        async with sessionmaker() as writer:  # would wait for the busy timeout otherwise
+            writer.add(Organization(name="written beside a long read"))
+            await asyncio.wait_for(writer.commit(), timeout=2)

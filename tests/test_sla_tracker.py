@@ -505,6 +505,179 @@ def test_sla_status_from_projection_facts():
     )
 
 
+# --- report facts -----------------------------------------------------------------------------
+
+
+def fact(state: SlaState, metric: Metric) -> tracker.MetricFact:
+    (found,) = [f for f in tracker.facts(state) if f.metric is metric]
+    return found
+
+
+def test_facts_of_a_ticket_met_in_time():
+    state = accepted(HIGH, at(10), created=at(9, 40))
+    tracker.on_public_staff_comment(state, at(10, 30))
+    tracker.on_resolved(state, at(14))
+    accept, first, resolution = tracker.facts(state)
+    # No accept target: measured (20 min), but no promise to keep.
+    assert (accept.outcome, accept.started_at, accept.business_seconds) == (
+        MetricState.UNTRACKED,
+        at(9, 40),
+        20 * 60,
+    )
+    assert (first.outcome, first.started_at, first.met_at) == (MetricState.MET, at(10), at(10, 30))
+    assert (first.business_seconds, first.target_seconds, first.due_at) == (30 * 60, H, at(11))
+    assert (resolution.outcome, resolution.business_seconds, resolution.paused_seconds) == (
+        MetricState.MET,
+        4 * H,
+        0,
+    )
+
+
+def test_a_new_ticket_has_only_its_acceptance_fact():
+    state = SlaState()
+    tracker.on_created(state, at(9), HIGH)
+    (accept,) = tracker.facts(state)
+    assert (accept.metric, accept.outcome, accept.business_seconds) == (
+        Metric.ACCEPT,
+        MetricState.UNTRACKED,
+        None,  # still running
+    )
+    assert tracker.facts(SlaState()) == []
+
+
+def test_a_breach_is_a_fact_at_once_and_its_lateness_once_met():
+    state = accepted(HIGH, at(10))
+    tracker.fire_due(state, at(11, 30))
+    first = fact(state, Metric.FIRST_RESPONSE)
+    assert (first.outcome, first.breached_at, first.met_at, first.business_seconds) == (
+        MetricState.BREACHED,
+        at(11),
+        None,
+        None,  # lateness unknown while the clock runs
+    )
+    tracker.on_public_staff_comment(state, at(12))
+    first = fact(state, Metric.FIRST_RESPONSE)
+    assert (first.outcome, first.met_at, first.business_seconds) == (
+        MetricState.BREACHED,  # met late counts as breached
+        at(12),
+        2 * H,
+    )
+    assert first.business_seconds - first.target_seconds == H  # late by one hour
+
+
+def test_pauses_are_excluded_from_business_time_and_counted_per_metric():
+    state = accepted(HIGH, at(10))
+    tracker.on_public_staff_comment(state, at(10, 10))
+    tracker.on_paused(state, at(11))
+    assert fact(state, Metric.RESOLUTION).outcome is MetricState.PAUSED
+    tracker.on_resumed(state, at(14))
+    tracker.on_resolved(state, at(15))
+    first, resolution = fact(state, Metric.FIRST_RESPONSE), fact(state, Metric.RESOLUTION)
+    assert (first.business_seconds, first.paused_seconds) == (10 * 60, 0)  # met before
+    assert (resolution.business_seconds, resolution.paused_seconds) == (2 * H, 3 * H)
+
+
+def test_a_first_response_during_a_pause_counts_the_pause_until_then():
+    state = accepted(HIGH, at(10))
+    tracker.on_paused(state, at(10, 30))
+    tracker.on_public_staff_comment(state, at(11))  # a staff reply while waiting
+    tracker.on_resumed(state, at(12))
+    tracker.on_resolved(state, at(13))
+    first, resolution = fact(state, Metric.FIRST_RESPONSE), fact(state, Metric.RESOLUTION)
+    assert (first.outcome, first.business_seconds, first.paused_seconds) == (
+        MetricState.MET,
+        30 * 60,
+        30 * 60,
+    )
+    assert (resolution.business_seconds, resolution.paused_seconds) == (90 * 60, 90 * 60)
+
+
+def test_a_pause_carried_from_before_paused_since_counts_from_the_pause_start():
+    state = accepted(HIGH, at(10))
+    tracker.on_public_staff_comment(state, at(10, 10))
+    tracker.on_paused(state, at(11))
+    state.resolution.paused_since = None  # as in a state recorded before the field existed
+    tracker.on_resumed(state, at(13))
+    assert state.resolution.paused_seconds == 2 * H
+    assert state.first_response.paused_seconds == 0
+
+
+def test_a_reopen_takes_back_the_resolution_and_the_next_resolve_settles_it():
+    state = accepted(URGENT, at(10))
+    tracker.on_public_staff_comment(state, at(10, 5))
+    tracker.on_resolved(state, at(11))
+    assert fact(state, Metric.RESOLUTION).business_seconds == H
+    tracker.on_reopened(state, at(13))  # two hours resolved: not counted
+    reopened = fact(state, Metric.RESOLUTION)
+    assert (reopened.outcome, reopened.met_at, reopened.business_seconds) == (
+        MetricState.RUNNING,
+        None,
+        None,
+    )
+    tracker.on_resolved(state, at(14))
+    resolution = fact(state, Metric.RESOLUTION)
+    assert (resolution.outcome, resolution.met_at, resolution.business_seconds) == (
+        MetricState.MET,
+        at(14),
+        2 * H,
+    )
+
+
+def test_a_breach_keeps_the_target_it_broke_across_priority_changes():
+    state = accepted(MEDIUM, at(10))
+    tracker.on_targets_changed(state, at(13), HIGH)  # 3 h elapsed: first response breached
+    tracker.on_targets_changed(state, at(14), LOW)
+    first = fact(state, Metric.FIRST_RESPONSE)
+    assert (first.outcome, first.breached_at, first.target_seconds) == (
+        MetricState.BREACHED,
+        at(13),
+        H,  # HIGH's, not LOW's eight hours
+    )
+    assert state.first_response.target_seconds == 8 * H
+    tracker.on_public_staff_comment(state, at(15))
+    first = fact(state, Metric.FIRST_RESPONSE)
+    assert first.business_seconds - first.target_seconds == 4 * H
+    resolution = fact(state, Metric.RESOLUTION)
+    assert (resolution.outcome, resolution.target_seconds) == (MetricState.RUNNING, 40 * H)
+
+
+def test_business_seconds_skip_the_weekend_in_the_policy_calendar():
+    friday_15 = berlin(12, 15)
+    state = accepted(MEDIUM_OFFICE, friday_15)
+    tracker.on_public_staff_comment(state, berlin(15, 10))  # Monday
+    tracker.on_resolved(state, berlin(16, 12))  # Tuesday
+    first, resolution = fact(state, Metric.FIRST_RESPONSE), fact(state, Metric.RESOLUTION)
+    assert (first.outcome, first.business_seconds) == (MetricState.MET, 3 * H)  # 2 h + 1 h
+    assert (resolution.outcome, resolution.business_seconds) == (MetricState.MET, 13 * H)
+    assert resolution.met_at - resolution.started_at == timedelta(days=3, hours=21)
+
+
+def test_a_metric_stopped_before_it_was_met_is_settled_unmet():
+    state = accepted(HIGH, at(10))
+    tracker.on_resolved(state, at(10, 40))  # resolved without a public reply
+    first = fact(state, Metric.FIRST_RESPONSE)
+    assert (first.outcome, first.met_at, first.business_seconds) == (
+        MetricState.STOPPED,
+        None,
+        40 * 60,
+    )
+    tracker.on_closed(state, at(12))
+    assert fact(state, Metric.FIRST_RESPONSE).business_seconds == 40 * 60
+
+    targets = SlaTargets.from_minutes(
+        "p", first_response_minutes=60, resolution_minutes=480, accept_minutes=30
+    )
+    rejected = SlaState()
+    tracker.on_created(rejected, at(9), targets)
+    tracker.on_closed(rejected, at(9, 10))  # rejected while NEW, in time
+    (accept,) = tracker.facts(rejected)
+    assert (accept.outcome, accept.business_seconds, accept.target_seconds) == (
+        MetricState.STOPPED,
+        10 * 60,
+        30 * 60,
+    )
+
+
 # --- serialization ----------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from desk.enums import Priority, Role, TicketStatus
 from desk.notifications.models import Notification
 from desk.sla.clock import add_business_seconds
 from desk.sla.contracts import CalendarSpec, SlaTargets
+from desk.sla.models import SlaFact
 from desk.tickets.contracts import (
     AcceptRequest,
     AssignRequest,
@@ -98,6 +99,13 @@ class Desk:
     async def row(self, state: TicketState) -> Ticket:
         async with self.sessionmaker() as session:
             return await session.get(Ticket, uuid.UUID(state.ticket_id), populate_existing=True)
+
+    async def facts(self, state: TicketState) -> dict[str, SlaFact]:
+        async with self.sessionmaker() as session:
+            rows = await session.execute(
+                select(SlaFact).where(SlaFact.ticket_id == uuid.UUID(state.ticket_id))
+            )
+            return {fact.metric: fact for fact in rows.scalars()}
 
     async def notifications(self, state: TicketState, kind: str) -> list[Notification]:
         async with self.sessionmaker() as session:
@@ -287,6 +295,40 @@ async def test_a_priority_raise_carries_the_elapsed_time_and_breaches_at_once_wh
     )
     assert row.sla_due_at == row.sla_breached_at
     assert len(await eventually(lambda: desk.notifications(state, "SLA_BREACHED"))) == 2
+
+
+async def test_the_projection_records_each_metrics_facts_as_they_happen(desk):
+    handle, state = await desk.ticket()
+    await desk.accept(handle, targets(1, 8))
+    await desk.skip(2 * HOUR)  # first response breaches at 1 h
+    breached = (await desk.facts(state))["first_response"]
+    assert (breached.outcome, breached.business_seconds) == ("breached", None)
+    await desk.comment(handle, desk.agent)  # met late
+    await desk.status(handle, TicketStatus.WAITING_CUSTOMER)
+    assert (await desk.facts(state))["resolution"].outcome == "paused"
+    await desk.skip(3 * HOUR)
+    await desk.status(handle, TicketStatus.IN_PROGRESS)
+    await desk.skip(1 * HOUR)
+    await desk.status(handle, TicketStatus.RESOLVED)
+
+    facts = await desk.facts(state)
+    sla = await desk.sla(handle)
+    assert facts["accept"].outcome == "untracked"  # filed without an acceptance target
+    first, resolution = facts["first_response"], facts["resolution"]
+    assert (first.outcome, first.target_seconds, first.met_at) == (
+        "breached",
+        HOUR,
+        sla.first_response.met_at,
+    )
+    assert first.business_seconds == sla.first_response.elapsed_seconds
+    assert 2 * HOUR <= first.business_seconds < 2 * HOUR + 60
+    assert (resolution.outcome, resolution.met_at) == ("met", sla.resolution.met_at)
+    # Paused time excluded from the business seconds, and counted on its own.
+    assert resolution.business_seconds == sla.resolution.elapsed_seconds
+    assert 3 * HOUR <= resolution.business_seconds < 3 * HOUR + 60
+    assert 3 * HOUR <= resolution.paused_seconds < 3 * HOUR + 60
+    assert first.paused_seconds == 0
+    assert resolution.started_at == first.started_at == (await desk.row(state)).sla_started_at
 
 
 async def test_first_response_is_the_first_public_staff_comment(desk):

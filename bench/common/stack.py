@@ -1,6 +1,7 @@
 """The real stack, started and stopped by a benchmark: a PostgreSQL database of its own
-(created, migrated, dropped), the Temporal dev server, the worker and the API as
-subprocesses (``python -m worker`` / ``python -m api``, as in production), and optionally
+(created, migrated, dropped; or a SQLite file, ``StackOptions(engine="sqlite")``), the
+Temporal dev server, the worker and the API as subprocesses (``python -m worker`` /
+``python -m api``, as in production), and optionally
 the baselines' processes (the minimal workflow's worker, the plain FastAPI app; with both,
 the plain app also serves the HTTP floor's routes on the minimal workflow).
 
@@ -82,6 +83,8 @@ class StackOptions:
     postgres_url: str = field(
         default_factory=lambda: os.environ.get("DESK_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     )
+    # "postgresql" (a database of its own on postgres_url) or "sqlite" (a file in workdir).
+    engine: str = "postgresql"
     pool_size: int = 10
 
 
@@ -131,14 +134,17 @@ class Stack:
 
     async def _start(self) -> None:
         opts = self.options
-        self._db_name = f"desk_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        with psycopg.connect(_libpq(opts.postgres_url), autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{self._db_name}"')
-        self.database_url = (
-            make_url(opts.postgres_url)
-            .set(database=self._db_name)
-            .render_as_string(hide_password=False)
-        )
+        if opts.engine == "sqlite":
+            self.database_url = f"sqlite+aiosqlite:///{self.workdir / 'desk.db'}"
+        else:
+            self._db_name = f"desk_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+            with psycopg.connect(_libpq(opts.postgres_url), autocommit=True) as admin:
+                admin.execute(f'CREATE DATABASE "{self._db_name}"')
+            self.database_url = (
+                make_url(opts.postgres_url)
+                .set(database=self._db_name)
+                .render_as_string(hide_password=False)
+            )
         await upgrade_async(self.database_url)
         self.engine = create_engine(self.database_url)
         self.sessionmaker = create_sessionmaker(self.engine)

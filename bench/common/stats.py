@@ -128,3 +128,26 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
+
+
+def latency_table(
+    results: dict[int, dict[str, Run]], baseline: Callable[[dict[str, Run]], Run], versus: str
+) -> str:
+    """Runs by concurrency as a table, each p50 also as a multiple of the p50 of
+    ``baseline(runs)`` (the same concurrency's reference run), headed ``versus``."""
+    rows = []
+    for concurrency, runs in results.items():
+        reference = baseline(runs)
+        for name, run in runs.items():
+            rows.append(
+                [
+                    concurrency,
+                    name,
+                    run.n,
+                    run.rate,
+                    run.p50_ms,
+                    run.p99_ms,
+                    ratio(run.p50_ms, reference.p50_ms),
+                ]
+            )
+    return table(["c", "what", "n", "per s", "p50 ms", "p99 ms", versus], rows)

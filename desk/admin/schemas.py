@@ -79,3 +79,25 @@ class ServiceOut(BaseModel):
     is_active: bool
     created_at: datetime
     updated_at: datetime
+
+
+class OrganizationUpdate(_Strict):
+    """Only the fields sent are changed."""
+
+    reporting_timezone: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="IANA time zone (e.g. `Europe/Berlin`) in which SLA reports read dates.",
+    )
+
+
+class OrganizationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    auto_close_days: int
+    reporting_timezone: str
+    created_at: datetime
+    updated_at: datetime

@@ -20,6 +20,8 @@ class Organization(IdMixin, TimestampMixin, Base):
     auto_close_days: Mapped[int] = mapped_column(default=7)
     # Human ticket numbers (#42) are allocated from this counter, per organization.
     next_ticket_number: Mapped[int] = mapped_column(default=1)
+    # IANA zone in which the SLA reports read their dates (a day, a week).
+    reporting_timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
 
 class User(IdMixin, TimestampMixin, Base):

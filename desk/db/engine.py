@@ -30,10 +30,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # the driver must not BEGIN: we do (below)
 
 
+# Execution options of a connection that only reads (``session.connection(
+# execution_options=READ_ONLY)`` before its first statement): on SQLite its transaction
+# begins DEFERRED, so it takes no write lock, and in WAL mode neither it nor the writer
+# waits for the other. For long reads (reports): ticket writes must not queue behind them.
+READ_ONLY = {"desk_read_only": True}
+
+
 def _sqlite_begin_immediate(conn: Any) -> None:
     # Take the write lock when the transaction starts, so two writers queue on the busy
     # timeout instead of one failing with "database is locked" when it upgrades its lock.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = conn.get_execution_options().get("desk_read_only", False)
+    conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_engine(

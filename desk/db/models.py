@@ -5,7 +5,7 @@ from desk.attachments.models import Attachment
 from desk.auth.models import Organization, RefreshToken, User
 from desk.db.base import Base
 from desk.notifications.models import EmailDelivery, Notification, Webhook, WebhookDelivery
-from desk.sla.models import BusinessCalendar, SlaPolicy
+from desk.sla.models import BusinessCalendar, SlaFact, SlaPolicy
 from desk.tickets.models import AuditLog, Comment, Ticket
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Organization",
     "RefreshToken",
     "Service",
+    "SlaFact",
     "SlaPolicy",
     "Ticket",
     "User",

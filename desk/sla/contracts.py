@@ -160,6 +160,13 @@ class MetricClock:
     warned_at: datetime | None = None
     breached_at: datetime | None = None
     warning_cycle: int = 0  # bumped when a target change re-arms an already sent warning
+    # Facts for the reports (``tracker.facts``): the target a breach broke (a later
+    # priority change moves ``target_seconds``, not the promise that was missed), and the
+    # wall-clock time this metric spent paused: banked pauses, plus the one in progress
+    # since ``paused_since`` (set while the ticket waits and this metric would run).
+    breached_target_seconds: float | None = None
+    paused_seconds: float = 0.0
+    paused_since: datetime | None = None
 
 
 @dataclass

@@ -36,11 +36,36 @@ Clock rules:
   ``warned_at``/``breached_at`` is set when it is returned.
 - Before applying any event, a transition fires what was already due at ``now`` (a timer and an
   update may race): a first response or a resolve at or after the due instant is late.
+
+Report facts (:func:`facts`, one :class:`MetricFact` per started metric; the projection
+writes them to ``sla_facts`` with the ticket row, and the SLA reports read nothing else):
+
+- ``started_at``: when the metric's clock started, which decides the reporting period a fact
+  counts in: creation for ``accept`` (so a ticket not yet accepted counts for acceptance from
+  the day it was filed), acceptance (``sla_started_at``) for ``first_response`` and
+  ``resolution``. A metric that has not started has no fact.
+- ``outcome``: :func:`metric_state` of the metric, first match wins: ``breached`` (a target
+  was missed, whatever happened next: met late counts as breached), ``untracked`` (the
+  policy sets no target, acceptance only), ``met`` (in time), ``stopped`` (the clock stopped
+  before it was met: a first response on a ticket resolved or closed without a public staff
+  reply, an acceptance on a ticket closed while NEW), ``paused`` (the ticket waits on the
+  customer), ``running``.
+- ``business_seconds``: the business time the metric's clock ran (paused time excluded, in
+  the calendars of the policies in force), from its start until it was met or stopped;
+  ``None`` while it can still run (running, paused, or a resolution reopened). Banked by
+  the transition that met or stopped it, so exact to the microsecond, never recomputed.
+- ``paused_seconds``: the wall-clock time the metric's clock spent paused so far (pauses
+  after it was met or stopped do not count; a pause in progress counts from the next
+  transition on). Final once ``business_seconds`` is set.
+- ``target_seconds``: the target a breach broke (``breached_target_seconds``), else the
+  current one; ``None`` when untracked. A breached metric's lateness is ``business_seconds -
+  target_seconds``, known once it was met or stopped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,6 +94,7 @@ __all__ = [
     "EventKind",
     "Metric",
     "MetricClock",
+    "MetricFact",
     "MetricReport",
     "MetricState",
     "SlaEvent",
@@ -76,6 +102,7 @@ __all__ = [
     "SlaStatus",
     "SlaTargets",
     "clock_report",
+    "facts",
     "fire_due",
     "is_breached",
     "metric_state",
@@ -265,6 +292,7 @@ def fire_due(state: SlaState, now: datetime) -> list[SlaEvent]:
             clock.warned_at = deadline.at
         else:
             clock.breached_at = deadline.at
+            clock.breached_target_seconds = clock.target_seconds
         events.append(_event(deadline.metric, clock, deadline.kind, deadline.at))
     return events
 
@@ -388,6 +416,47 @@ def projection(state: SlaState) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class MetricFact:
+    """What the reports know of one metric of one ticket (see the module docstring)."""
+
+    metric: Metric
+    outcome: MetricState
+    started_at: datetime
+    target_seconds: float | None
+    due_at: datetime | None
+    met_at: datetime | None
+    breached_at: datetime | None
+    business_seconds: float | None
+    paused_seconds: float
+
+
+def facts(state: SlaState) -> list[MetricFact]:
+    """The report facts of every started metric, in :data:`METRICS` order."""
+    found = []
+    for metric in METRICS:
+        clock = state.clock(metric)
+        if clock.started_at is None:
+            continue
+        ended = not _would_run_unpaused(state, clock)  # met, or stopped by RESOLVED/CLOSED
+        # (A breach carried from before its target was recorded reads the current target.)
+        broken = clock.breached_target_seconds
+        found.append(
+            MetricFact(
+                metric=metric,
+                outcome=_metric_state(state, clock),
+                started_at=clock.started_at,
+                target_seconds=clock.target_seconds if broken is None else broken,
+                due_at=clock.due_at,
+                met_at=clock.met_at,
+                breached_at=clock.breached_at,
+                business_seconds=clock.elapsed_seconds if ended else None,
+                paused_seconds=clock.paused_seconds,
+            )
+        )
+    return found
+
+
 # --- internals --------------------------------------------------------------------------------
 
 
@@ -453,6 +522,15 @@ def _bank(state: SlaState, now: datetime) -> None:
         if clock.running_since is not None:
             clock.elapsed_seconds = _seconds(_elapsed(state, clock, now))
             clock.running_since = None
+        paused_since = clock.paused_since
+        if paused_since is None and state.paused_at is not None:
+            # A state carried from before ``paused_since`` was recorded: no metric starts
+            # during a pause, so one that would run has been paused since the pause began.
+            paused_since = state.paused_at if _would_run_unpaused(state, clock) else None
+        if paused_since is not None:
+            paused = timedelta(seconds=clock.paused_seconds) + max(now - paused_since, _ZERO)
+            clock.paused_seconds = _seconds(paused)
+            clock.paused_since = None
 
 
 def _rearm(state: SlaState, now: datetime) -> None:
@@ -461,6 +539,8 @@ def _rearm(state: SlaState, now: datetime) -> None:
     for metric in METRICS:
         clock = state.clock(metric)
         if not _should_run(state, clock):
+            if state.paused_at is not None and _would_run_unpaused(state, clock):
+                clock.paused_since = now
             continue
         clock.running_since = now
         if clock.target_seconds is None:

@@ -1,6 +1,6 @@
-"""Writes a ticket workflow's projection batch: the ticket row, its new comments and audit
-lines, in one transaction. Idempotent: a retried or late batch never moves a row backwards
-(the ``version`` guard) and never duplicates a comment or an audit line."""
+"""Writes a ticket workflow's projection batch: the ticket row with its SLA facts, its new
+comments and audit lines, in one transaction. Idempotent: a retried or late batch never moves
+a row backwards (the ``version`` guard) and never duplicates a comment or an audit line."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from desk.db.insert import insert_for_dialect, insert_on_conflict
 from desk.db.types import utcnow
 from desk.sla import tracker
+from desk.sla.facts import write_facts
 from desk.tickets.contracts import ProjectionBatch, TicketState
 from desk.tickets.models import AuditLog, Comment, Ticket
 
@@ -72,6 +73,8 @@ async def write_projection(session: AsyncSession, batch: ProjectionBatch) -> boo
     written = (await session.execute(upsert, row)).first() is not None
     ticket_id = row["id"]
     organization_id = row["organization_id"]
+    if written:
+        await write_facts(session, batch.state.sla, ticket=row)
     if batch.comments:
         await session.execute(
             insert_on_conflict(session, Comment.__table__)

@@ -12,3 +12,8 @@ TEST_DB = os.environ.get("DESK_TEST_DB", "sqlite")
 DEV_SERVER_DYNAMIC_CONFIG = {
     "limit.historyCount.suggestContinueAsNew": "60",
 }
+
+# Where PostgreSQL runs for the tests (each run, and each scratch database, its own database).
+POSTGRES_URL = os.environ.get(
+    "DESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
