@@ -26,6 +26,7 @@ from desk.auth.deps import scoped
 from desk.auth.principal import Principal
 from desk.enums import TicketStatus
 from desk.errors import Conflict, Gone, NotFound, TicketClosed, Unprocessable
+from desk.live.feed import attachment_event, publish
 from desk.tickets.access import can_view_ticket, get_visible_ticket_or_404, is_staff
 from desk.tickets.models import AuditLog, Comment, Ticket
 
@@ -217,6 +218,7 @@ class AttachmentService:
             session.add(attachment)
             session.add(_audit_entry(attachment, principal))
             await session.flush()
+            await publish(session, [attachment_event(attachment, ticket.requester_id)])
             await writer.publish()
             await session.commit()
         return attachment
