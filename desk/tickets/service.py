@@ -219,6 +219,16 @@ class TicketService:
         async with self._sessionmaker() as session:
             return await queries.staff_members(session, who.organization_id)
 
+    def actions(self, who: Principal, ticket: Ticket) -> lifecycle.Actions:
+        """What the caller may do to ``ticket`` as it stands: the controls a page offers
+        (the workflow still decides each change)."""
+        facts = lifecycle.TicketFacts(
+            status=TicketStatus(ticket.status),
+            requester_id=str(ticket.requester_id),
+            assigned_to=str(ticket.assigned_to) if ticket.assigned_to else None,
+        )
+        return lifecycle.actions_for(facts, actor(who))
+
     # --- changes --------------------------------------------------------------------------
 
     async def file(
