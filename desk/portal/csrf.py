@@ -20,7 +20,9 @@ import hmac
 import json
 from typing import Any
 
+import asgi_csrf as _asgi_csrf
 from asgi_csrf import asgi_csrf
+from python_multipart import FormParser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from desk.portal.render import PAGE_HEADERS, TEMPLATES
@@ -29,6 +31,19 @@ from desk.settings import Settings
 TOKEN_ENDPOINTS = frozenset({"/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout"})
 ALWAYS_PROTECT = ["/login"]
 FORM_FIELD = "csrftoken"
+
+
+class _FormParser(FormParser):
+    """asgi-csrf 0.11 builds python-multipart's FormParser with ``FileClass``, an argument
+    python-multipart no longer takes (every multipart POST would fail with a 500). Without
+    it, a file part that comes before the token is parsed instead of refused outright; the
+    token is still required, and our forms send it first."""
+
+    def __init__(self, *args: Any, FileClass: Any = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+
+
+_asgi_csrf.FormParser = _FormParser
 
 
 def signing_secret(settings: Settings) -> str:
