@@ -138,6 +138,7 @@ class LiveHub:
         self._last_id: int | None = None
         self._gaps: dict[int, float] = {}  # id skipped over -> until when to look for it
         self._wake = asyncio.Event()
+        self._positioning = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._listening = False
         self._next_prune = 0.0
@@ -152,7 +153,12 @@ class LiveHub:
         stream's Last-Event-ID), what they missed since that id."""
         self._start()
         subscription = Subscription(viewer)
-        self._subscriptions.add(subscription)
+        async with self._positioning:
+            if self._last_id is None:
+                # Where live delivery starts; a replay (below) covers what came before.
+                async with self._sessionmaker() as session:
+                    self._last_id = await session.scalar(select(func.max(LiveEvent.id))) or 0
+            self._subscriptions.add(subscription)
         self._wake.set()
         try:
             if after is not None:
@@ -160,6 +166,10 @@ class LiveHub:
             yield subscription
         finally:
             self._subscriptions.discard(subscription)
+            if not self._subscriptions:
+                # Nobody listens: a later subscriber starts from its own moment.
+                self._last_id = None
+                self._gaps.clear()
 
     async def _replay(self, subscription: Subscription, after: int) -> None:
         viewer = subscription.viewer
@@ -227,14 +237,9 @@ class LiveHub:
         if now >= self._next_prune:
             self._next_prune = now + PRUNE_EVERY_SECONDS
             await self._prune()
-        if not self._subscriptions:
-            self._last_id = None  # a stream that subscribes later starts from then
-            self._gaps.clear()
+        if not self._subscriptions or self._last_id is None:
             return
         async with self._sessionmaker() as session:
-            if self._last_id is None:
-                self._last_id = await session.scalar(select(func.max(LiveEvent.id))) or 0
-                return
             floor = min([self._last_id, *(gap - 1 for gap in self._gaps)])
             rows = (
                 await session.scalars(
@@ -247,8 +252,9 @@ class LiveHub:
         self._dispatch([Event.from_row(row) for row in rows], now)
 
     def _dispatch(self, events: list[Event], now: float) -> None:
-        assert self._last_id is not None
         for event in events:
+            if self._last_id is None:
+                return  # the last stream left while this was read
             if event.id <= self._last_id and self._gaps.pop(event.id, None) is None:
                 continue  # delivered already
             if event.id > self._last_id:

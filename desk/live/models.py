@@ -39,3 +39,6 @@ class LiveEvent(Base):
     is_internal: Mapped[bool] = mapped_column(default=False)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    # Ids never go back, even once every row was pruned: streams resume by id.
+    __table_args__ = {"sqlite_autoincrement": True}

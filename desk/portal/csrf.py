@@ -34,13 +34,19 @@ FORM_FIELD = "csrftoken"
 
 
 class _FormParser(FormParser):
-    """asgi-csrf 0.11 builds python-multipart's FormParser with ``FileClass``, an argument
-    python-multipart no longer takes (every multipart POST would fail with a 500). Without
-    it, a file part that comes before the token is parsed instead of refused outright; the
-    token is still required, and our forms send it first."""
+    """asgi-csrf 0.11 was written for an older python-multipart: it passes ``FileClass``
+    (no longer taken) to refuse a file part that comes before the token, and an ``on_file``
+    callback that takes no argument. Without this, every multipart POST not carrying the
+    token in a header fails with a 500. Here a file part before the token is refused once
+    parsed (the same 403); our forms send the token first."""
 
-    def __init__(self, *args: Any, FileClass: Any = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+    def __init__(self, content_type: str, on_field: Any, on_file: Any, *args: Any, **kwargs: Any):
+        kwargs.pop("FileClass", None)
+        super().__init__(content_type, on_field, _file_before_token, *args, **kwargs)
+
+
+def _file_before_token(_file: Any) -> None:
+    raise _asgi_csrf.FileBeforeToken
 
 
 _asgi_csrf.FormParser = _FormParser

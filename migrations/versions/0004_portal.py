@@ -89,6 +89,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_live_events")),
+        sqlite_autoincrement=True,  # ids never reused, even once every row was pruned
     )
     with op.batch_alter_table("live_events", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_live_events_created_at"), ["created_at"], unique=False)
