@@ -16,10 +16,11 @@ from fastapi.templating import Jinja2Templates
 from desk.auth.models import User
 from desk.enums import Role
 from desk.notifications.service import count_unread
-from desk.portal.sla_display import format_instant
+from desk.portal.sla_display import format_instant, format_span
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 TEMPLATES.env.filters["instant"] = format_instant
+TEMPLATES.env.filters["minutes"] = lambda minutes: format_span(minutes * 60)
 
 # Our own scripts and styles only (no inline ones), never framed, forms post to us.
 CSP = (

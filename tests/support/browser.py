@@ -13,6 +13,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -85,18 +86,26 @@ class People:
         self.base_url = base_url
         self.contexts: list[BrowserContext] = []
 
-    async def page(self, viewport: dict[str, int] | None = None) -> Page:
+    async def page(self, viewport: dict[str, int] | None = None, **options: Any) -> Page:
         context = await self.browser.new_context(
-            base_url=self.base_url, viewport=viewport or DESKTOP, timezone_id="Europe/Berlin"
+            base_url=self.base_url,
+            viewport=viewport or DESKTOP,
+            timezone_id="Europe/Berlin",
+            **options,
         )
         self.contexts.append(context)
         return await context.new_page()
 
     async def signed_in(
-        self, user: User, *, password: str = PASSWORD, viewport: dict[str, int] | None = None
+        self,
+        user: User,
+        *,
+        password: str = PASSWORD,
+        viewport: dict[str, int] | None = None,
+        **options: Any,
     ) -> Page:
         """A page of a new context where ``user`` signed in through the login form."""
-        page = await self.page(viewport)
+        page = await self.page(viewport, **options)
         await page.goto("/login")
         await page.get_by_label("Email").fill(user.email)
         await page.get_by_label("Password").fill(password)
