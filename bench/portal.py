@@ -1,15 +1,17 @@
 """The portal's costs, on SQLite and on PostgreSQL, each run against ``python -m api``:
 
 - server time of the agent's queue page (``GET /queue``: open tickets assigned to them,
-  next SLA deadline first, 200 rows rendered) with 10,000 open tickets assigned to that
-  agent, beside, in the same run, the staff list page (``GET /tickets``, 50 rows), the JSON
-  list route (``GET /api/v1/tickets?limit=50``) and the HTTP floor (``GET /healthz``);
+  next SLA deadline first, a page of 50) with 10,000 open tickets, all assigned to that
+  agent (``--agents 1``, the worst case) or shared by several; beside it, in the same run,
+  the staff list page (``GET /tickets``, 50 rows), the JSON list route
+  (``GET /api/v1/tickets?limit=50``) and the HTTP floor (``GET /healthz``);
 - the latency of a live update, from the commit of a ticket change (a projection write,
   as the worker makes it) to Chromium's ``EventSource`` on ``/events`` receiving it.
 
 Rows are bulk-inserted; no workflow runs (neither page asks Temporal).
 
-    .venv/bin/python bench/portal.py [--tickets 10000] [--requests 200] [--changes 40]
+    .venv/bin/python bench/portal.py [--tickets 10000] [--agents 1] [--requests 200]
+                                     [--changes 40] [--engines sqlite,postgres]
 """
 
 from __future__ import annotations
@@ -110,9 +112,10 @@ class Api:
         self.log.close()
 
 
-async def seed(sessionmaker, settings: Settings, count: int):
-    """An organization, its agent and manager, and ``count`` open tickets all assigned to
-    the agent with SLA deadlines spread over the next days (some breached)."""
+async def seed(sessionmaker, settings: Settings, count: int, agents: int = 1):
+    """An organization, its agents and manager, and ``count`` open tickets assigned to the
+    agents in turn (the measured agent is the first), with SLA deadlines spread over the
+    next days (some breached)."""
     async with sessionmaker() as session:
         org = await create_organization(session, "Portal bench")
         users = {
@@ -125,8 +128,19 @@ async def seed(sessionmaker, settings: Settings, count: int):
             )
             for role in (Role.CUSTOMER, Role.AGENT, Role.MANAGER)
         }
-        session.add_all(users.values())
+        others = [
+            User(
+                organization_id=org.id,
+                email=f"agent{i}-{uuid.uuid4().hex[:8]}@bench.example.com",
+                full_name=f"Bench Agent {i}",
+                role=Role.AGENT,
+                password_hash="!",  # noqa: S106 - never signs in
+            )
+            for i in range(1, agents)
+        ]
+        session.add_all([*users.values(), *others])
         await session.flush()
+        assignees = [users[Role.AGENT].id, *(other.id for other in others)]
         rng = random.Random(42)
         now = utcnow()
         rows = []
@@ -145,7 +159,7 @@ async def seed(sessionmaker, settings: Settings, count: int):
                     "status": status.value,
                     "requester_id": users[Role.CUSTOMER].id,
                     "created_by_id": users[Role.CUSTOMER].id,
-                    "assigned_to": users[Role.AGENT].id,
+                    "assigned_to": assignees[number % len(assignees)],
                     "accepted_at": started,
                     "sla_started_at": started,
                     "sla_first_response_due_at": due - timedelta(hours=4),
@@ -201,7 +215,7 @@ async def page_times(api: Api, tokens, bearer, requests: int) -> dict:
                 "/api/v1/tickets?limit=50", headers=bearer
             ),
             "open tickets page (GET /tickets, 50 rows)": get("/tickets"),
-            "agent queue page (GET /queue, 200 rows)": get("/queue"),
+            "agent queue page (GET /queue, 50 rows)": get("/queue"),
         }
         for name, call in cases.items():  # warm caches, pools, template compilation
             await run_load(name, call, count=10, concurrency=1)
@@ -267,7 +281,9 @@ async def sse_latency(api: Api, sessionmaker, org, users, tokens, changes: int) 
     return [seen[v] - committed[v] for v in committed if v in seen]
 
 
-async def one_engine(engine: str, count: int, requests: int, changes: int, workdir: Path):
+async def one_engine(
+    engine: str, count: int, agents: int, requests: int, changes: int, workdir: Path
+):
     admin_url = os.environ.get("DESK_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     db_name = f"desk_bench_portal_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     if engine == "sqlite":
@@ -284,7 +300,7 @@ async def one_engine(engine: str, count: int, requests: int, changes: int, workd
     sessionmaker = create_sessionmaker(db)
     api = None
     try:
-        org, users, tokens, bearer = await seed(sessionmaker, settings, count)
+        org, users, tokens, bearer = await seed(sessionmaker, settings, count, agents)
         api = Api(database_url, secret, workdir)
         await api.ready()
         pages = await page_times(api, tokens, bearer, requests)
@@ -302,20 +318,22 @@ async def one_engine(engine: str, count: int, requests: int, changes: int, workd
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tickets", type=int, default=10_000)
+    parser.add_argument("--agents", type=int, default=1)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--changes", type=int, default=40)
     parser.add_argument("--engines", default="sqlite,postgres")
     args = parser.parse_args()
     print(f"\n## portal — {machine()}\n")
     print(
-        f"{args.tickets:,} open tickets assigned to one agent; {args.requests} sequential "
+        f"{args.tickets:,} open tickets shared by {args.agents} agent(s), the measured one "
+        f"holding {-(-args.tickets // args.agents):,}; {args.requests} sequential "
         f"requests per page; {args.changes} ticket changes watched over SSE.\n"
     )
     page_rows, sse_rows = [], []
     for engine in args.engines.split(","):
         with tempfile.TemporaryDirectory(prefix="desk-bench-portal-") as tmp:
             pages, latencies = await one_engine(
-                engine, args.tickets, args.requests, args.changes, Path(tmp)
+                engine, args.tickets, args.agents, args.requests, args.changes, Path(tmp)
             )
         floor = pages["HTTP floor (GET /healthz)"]
         for name, run in pages.items():

@@ -221,9 +221,14 @@ def _query(**params: str) -> str:
 
 
 @router.get("/queue")
-async def queue(request: Request, user: Me, tickets: Tickets) -> Response:
+async def queue(
+    request: Request,
+    user: Me,
+    tickets: Tickets,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=10_000)] = 1,
+) -> Response:
     """Open tickets assigned to me, the next SLA deadline first."""
-    rows = await tickets.queue(user, limit=200)
+    rows = await tickets.queue(user, limit=PAGE_SIZE + 1, offset=(page_number - 1) * PAGE_SIZE)
     return await page(
         request,
         "worklist.html",
@@ -232,7 +237,9 @@ async def queue(request: Request, user: Me, tickets: Tickets) -> Response:
         heading="My queue",
         intro="Open tickets assigned to you, the next SLA deadline first.",
         empty="Nothing assigned to you is open.",
-        rows=await _rows(request, user, tickets, rows),
+        rows=await _rows(request, user, tickets, rows[:PAGE_SIZE]),
+        page_number=page_number,
+        more=len(rows) > PAGE_SIZE,
     )
 
 

@@ -78,6 +78,14 @@ class MetricView:
     def title(self) -> str:
         return f"{self.label} due {format_instant(self.due_at)}" if self.due_at else self.label
 
+    @property
+    def due_iso(self) -> str:
+        return self.due_at.isoformat() if self.due_at else ""
+
+    @property
+    def warn_iso(self) -> str:
+        return self.warn_at.isoformat() if self.warn_at else ""
+
 
 def metric_view(
     report: MetricReport, now: datetime, paused_at: datetime | None
