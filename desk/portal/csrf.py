@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from contextvars import ContextVar
 from typing import Any
 
 import asgi_csrf as _asgi_csrf
@@ -58,11 +59,23 @@ def signing_secret(settings: Settings) -> str:
     return hmac.new(key, b"desk csrf", hashlib.sha256).hexdigest()
 
 
+# The request's own scope: asgi-csrf hands the app a copy, but the router records the
+# matched route in the scope it is given, and the request-context middleware outside reads
+# it (route templates in logs and metrics) from the original.
+_scope: ContextVar[Scope] = ContextVar("desk_csrf_scope")
+
+
 class CsrfMiddleware:
     def __init__(self, app: ASGIApp, *, settings: Settings, api_prefix: str):
         self.api_prefix = api_prefix
+
+        async def with_original_scope(copy: Scope, receive: Receive, send: Send) -> None:
+            scope = _scope.get()
+            scope[_asgi_csrf.SCOPE_KEY] = copy[_asgi_csrf.SCOPE_KEY]
+            await app(scope, receive, send)
+
         self.app = asgi_csrf(
-            app,
+            with_original_scope,
             signing_secret=signing_secret(settings),
             always_protect=ALWAYS_PROTECT,
             skip_if_scope=lambda scope: scope.get("path") in TOKEN_ENDPOINTS,
@@ -72,7 +85,11 @@ class CsrfMiddleware:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
+        token = _scope.set(scope)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _scope.reset(token)
 
     async def refuse(self, scope: Scope, send: Send, _reason: Any) -> None:
         """403, before the request reached any route: nothing was written."""
