@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,6 +23,115 @@ from tests.support.tickets import COMMENTS, INTERNAL, TICKETS
 from tests.support.world import World, bearer
 
 OUT = os.environ.get("DESK_SCREENSHOTS")
+
+
+@dataclass(frozen=True)
+class Filed:
+    """A ticket of the pictured desk: who filed it, who works it, what was said."""
+
+    key: str
+    requester: str
+    subject: str
+    priority: str
+    service: str
+    description: str = ""
+    assignee: str | None = None  # accepted and assigned; None: still NEW
+    conversation: tuple[tuple[str, str, bool], ...] = ()  # (author, text, internal)
+    status: str | None = None  # where the assignee moves it last
+
+
+DESK = (
+    Filed(
+        "vpn",
+        "customer",
+        "VPN drops every hour when working from home",
+        "HIGH",
+        "Network",
+        "Since Monday the VPN disconnects about every hour, then reconnects after a "
+        "minute. It happens at home only; in the office all is fine.",
+        assignee="agent",
+        conversation=(
+            (
+                "agent",
+                "Thanks Casey. Could you send the VPN client's log from Help → Export logs "
+                "after the next drop?",
+                False,
+            ),
+            (
+                "agent",
+                "Hourly, so probably the IKE rekey on the old gateway. Checking its lifetime "
+                "setting.",
+                True,
+            ),
+            ("customer", "Here it is, it dropped at 10:02 again.", False),
+        ),
+        status="IN_PROGRESS",
+    ),
+    Filed(
+        "flood",
+        "customer2",
+        "Water leaking under the 3rd floor printer",
+        "URGENT",
+        "Facilities",
+        assignee="agent",
+    ),
+    Filed(
+        "laptop",
+        "customer2",
+        "Laptop battery is swelling",
+        "URGENT",
+        "IT Support",
+        "The trackpad is lifting. Should I stop using it?",
+        assignee="agent",
+        conversation=(
+            ("agent", "Please stop using it and unplug it; a loaner is on its way.", False),
+        ),
+    ),
+    Filed(
+        "password",
+        "customer",
+        "Password reset link has expired",
+        "MEDIUM",
+        "IT Support",
+        assignee="agent",
+        conversation=(("agent", "Which address did the link go to?", False),),
+        status="WAITING_CUSTOMER",
+    ),
+    Filed(
+        "starter",
+        "customer2",
+        "Accounts for a new starter on Monday",
+        "LOW",
+        "IT Support",
+        assignee="agent",
+    ),
+    Filed(
+        "wifi",
+        "customer",
+        "Guest Wi-Fi asks for a password",
+        "HIGH",
+        "Network",
+        assignee="agent2",
+    ),
+    Filed(
+        "monitor",
+        "customer",
+        "Second monitor stays black after docking",
+        "MEDIUM",
+        "IT Support",
+        assignee="agent",
+        status="RESOLVED",
+    ),
+    Filed(
+        "printer",
+        "customer2",
+        "Printer on the 2nd floor jams on every page",
+        "MEDIUM",
+        "Facilities",
+    ),
+    Filed("signature", "customer", "New email signature template", "LOW", "IT Support"),
+    Filed("keys", "customer2", "Lost my office key card", "HIGH", "Facilities"),
+)
 pytestmark = pytest.mark.skipif(not OUT, reason="make screenshots sets DESK_SCREENSHOTS")
 
 
@@ -76,116 +186,30 @@ async def desk_with_tickets(sessionmaker, settings, url):
 
     async with httpx.AsyncClient(base_url=url, timeout=30) as api:
 
-        async def ok(response):
-            response = await response
+        async def ok(path: str, body: dict | None, as_: str) -> dict:
+            response = await api.post(path, json=body, headers=auth[as_])
             assert response.status_code in (200, 201), response.text
             return response.json()
 
-        async def ticket(key, customer, subject, priority, service, description=""):
+        for spec in DESK:
             body = {
-                "subject": subject,
-                "description": description,
-                "priority": priority,
-                "service_id": str(services[service].id),
+                "subject": spec.subject,
+                "description": spec.description,
+                "priority": spec.priority,
+                "service_id": str(services[spec.service].id),
             }
-            ids[key] = (await ok(api.post(TICKETS, json=body, headers=auth[customer])))["id"]
-            return ids[key]
-
-        async def act(key, action, body=None, as_="manager"):
-            path = f"{INTERNAL}/{ids[key]}/{action}"
-            return await ok(api.post(path, json=body, headers=auth[as_]))
-
-        async def say(key, text, as_, internal=False):
-            body = {"content": text, "is_internal": internal}
-            await ok(api.post(f"{COMMENTS}/{ids[key]}", json=body, headers=auth[as_]))
-
-        agent, agent2 = str(who["agent"].id), str(who["agent2"].id)
-        await ticket(
-            "vpn",
-            "customer",
-            "VPN drops every hour when working from home",
-            "HIGH",
-            "Network",
-            "Since Monday the VPN disconnects about every hour, then reconnects "
-            "after a minute. It happens at home only; in the office all is fine.",
-        )
-        await act("vpn", "accept")
-        await act("vpn", "assign", {"assigned_to": agent})
-        await say(
-            "vpn",
-            "Thanks Casey. Could you send the VPN client's log from "
-            "Help → Export logs after the next drop?",
-            "agent",
-        )
-        await say(
-            "vpn",
-            "Hourly, so probably the IKE rekey on the old gateway. Checking its lifetime setting.",
-            "agent",
-            internal=True,
-        )
-        await say("vpn", "Here it is, it dropped at 10:02 again.", "customer")
-        await act("vpn", "status", {"status": "IN_PROGRESS"}, as_="agent")
-
-        await ticket(
-            "flood",
-            "customer2",
-            "Water leaking under the 3rd floor printer",
-            "URGENT",
-            "Facilities",
-        )
-        await act("flood", "accept")
-        await act("flood", "assign", {"assigned_to": agent})
-
-        await ticket(
-            "laptop",
-            "customer2",
-            "Laptop battery is swelling",
-            "URGENT",
-            "IT Support",
-            "The trackpad is lifting. Should I stop using it?",
-        )
-        await act("laptop", "accept")
-        await act("laptop", "assign", {"assigned_to": agent})
-        await say("laptop", "Please stop using it and unplug it; a loaner is on its way.", "agent")
-
-        await ticket(
-            "password", "customer", "Password reset link has expired", "MEDIUM", "IT Support"
-        )
-        await act("password", "accept")
-        await act("password", "assign", {"assigned_to": agent})
-        await say("password", "Which address did the link go to?", "agent")
-        await act("password", "status", {"status": "WAITING_CUSTOMER"}, as_="agent")
-
-        await ticket(
-            "starter", "customer2", "Accounts for a new starter on Monday", "LOW", "IT Support"
-        )
-        await act("starter", "accept")
-        await act("starter", "assign", {"assigned_to": agent})
-
-        await ticket("wifi", "customer", "Guest Wi-Fi asks for a password", "HIGH", "Network")
-        await act("wifi", "accept")
-        await act("wifi", "assign", {"assigned_to": agent2})
-
-        await ticket(
-            "monitor",
-            "customer",
-            "Second monitor stays black after docking",
-            "MEDIUM",
-            "IT Support",
-        )
-        await act("monitor", "accept")
-        await act("monitor", "assign", {"assigned_to": agent})
-        await act("monitor", "status", {"status": "RESOLVED"}, as_="agent")
-
-        await ticket(
-            "printer",
-            "customer2",
-            "Printer on the 2nd floor jams on every page",
-            "MEDIUM",
-            "Facilities",
-        )
-        await ticket("signature", "customer", "New email signature template", "LOW", "IT Support")
-        await ticket("keys", "customer2", "Lost my office key card", "HIGH", "Facilities")
+            ticket_id = (await ok(TICKETS, body, spec.requester))["id"]
+            ids[spec.key] = ticket_id
+            if spec.assignee:
+                await ok(f"{INTERNAL}/{ticket_id}/accept", None, "manager")
+                assignee = {"assigned_to": str(who[spec.assignee].id)}
+                await ok(f"{INTERNAL}/{ticket_id}/assign", assignee, "manager")
+            for author, text, internal in spec.conversation:
+                body = {"content": text, "is_internal": internal}
+                await ok(f"{COMMENTS}/{ticket_id}", body, author)
+            if spec.status:
+                body = {"status": spec.status}
+                await ok(f"{INTERNAL}/{ticket_id}/status", body, spec.assignee)
     return who, ids
 
 

@@ -511,10 +511,14 @@ async def assign(request: Request, ticket_id: uuid.UUID, user: Me, tickets: Tick
     return redirect(back)
 
 
+async def _choice(request: Request, field: str, kind):
+    """The form's ``field`` as a member of the enum ``kind``, or None."""
+    return _enum(kind, str((await request.form()).get(field, "")))
+
+
 @router.post("/tickets/{ticket_id}/status")
 async def move(request: Request, ticket_id: uuid.UUID, user: Me, tickets: Tickets) -> Response:
-    form = await request.form()
-    status = _enum(TicketStatus, str(form.get("status", "")))
+    status = await _choice(request, "status", TicketStatus)
     if status is None:
         raise NotFound("no such status")
     await tickets.set_status(user, ticket_id, status)
@@ -529,8 +533,7 @@ async def close(ticket_id: uuid.UUID, user: Me, tickets: Tickets) -> Response:
 
 @router.post("/tickets/{ticket_id}/priority")
 async def priority(request: Request, ticket_id: uuid.UUID, user: Me, tickets: Tickets) -> Response:
-    form = await request.form()
-    value = _enum(Priority, str(form.get("priority", "")))
+    value = await _choice(request, "priority", Priority)
     if value is None:
         return redirect(_ticket_url(ticket_id), message="Choose a priority.")
     await tickets.set_priority(user, ticket_id, value)

@@ -9,18 +9,17 @@ browser context per person and closes them all after the test.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from desk.app import create_app
 from desk.auth.models import User
+from tests.support.servers import serving
 from tests.support.world import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -59,23 +58,10 @@ async def portal_url(settings, dev_server, sessionmaker) -> AsyncIterator[str]:
     async with (
         app.router.lifespan_context(app),
         build_worker(dev_server.client, live, sessionmaker),
+        # Open pages hold event streams: do not wait for them to end.
+        serving(app, timeout_graceful_shutdown=1) as url,
     ):
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host="127.0.0.1",
-                port=0,
-                log_level="warning",
-                lifespan="off",
-                timeout_graceful_shutdown=1,
-            )
-        )
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.05)
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-        server.should_exit = True
-        await task
+        yield url
 
 
 class People:
