@@ -139,10 +139,13 @@ def policy_targets(policy: SlaPolicy | None) -> tuple[dict[Metric, float | None]
 
 @dataclass(frozen=True)
 class SlaCell:
-    """A ticket's SLA as a page shows it: every metric for staff, one word for customers."""
+    """A ticket's SLA as a page shows it: every metric for staff, one word for customers
+    (with the instants it changes at while a clock runs, for the page's script)."""
 
     metrics: list[MetricView]
     word: str | None
+    word_warn_at: datetime | None = None
+    word_due_at: datetime | None = None
 
 
 def sla_cell(
@@ -151,7 +154,15 @@ def sla_cell(
     targets, percent = policy_targets(policy)
     views = sla_display.clock_views(clock, now, targets=targets, warn_percent=percent)
     word = sla_display.customer_status(views)
-    return SlaCell(views if staff else [], word)
+    if staff:
+        return SlaCell(views, word)
+    running = [v for v in views if v.ticking and v.tone != sla_display.BREACHED]
+    return SlaCell(
+        [],
+        word,
+        word_warn_at=min((v.warn_at for v in running if v.warn_at), default=None),
+        word_due_at=min((v.due_at for v in running if v.due_at), default=None),
+    )
 
 
 def row_sla(

@@ -43,6 +43,21 @@
     });
   }
 
+  // A customer's one word moves on as its clock runs: at risk, then overdue.
+  function tickWords() {
+    const now = Date.now();
+    document.querySelectorAll("[data-word-due]").forEach(function (word) {
+      const due = Date.parse(word.dataset.wordDue);
+      const warn = word.dataset.wordWarn ? Date.parse(word.dataset.wordWarn) : NaN;
+      let text = null;
+      if (now >= due) text = "Overdue";
+      else if (!isNaN(warn) && now >= warn) text = "At risk";
+      if (!text || word.textContent === text) return;
+      word.textContent = text;
+      word.className = "sla-word sla-word-" + text.toLowerCase().replace(" ", "-");
+    });
+  }
+
   // The exact instant on hover, in the viewer's own time zone.
   function localTimes(root) {
     root.querySelectorAll("time[datetime]").forEach(function (el) {
@@ -86,6 +101,7 @@
         });
         localTimes(document);
         tick();
+        tickWords();
         rows();
       } catch (e) {
         // The next event or the stream's reconnection brings the page up to date.
@@ -117,7 +133,11 @@
     source.addEventListener("notification", function () { soon(); });
     source.addEventListener("reset", function () { soon(); });
     source.addEventListener("open", function () { if (state) state.textContent = "live"; });
-    source.addEventListener("error", function () { if (state) state.textContent = "reconnecting…"; });
+    source.addEventListener("error", function () {
+      if (state) state.textContent = "reconnecting…";
+      // Refused for good (signed out, session over): the reload shows the sign-in page.
+      if (source.readyState === EventSource.CLOSED) setTimeout(function () { location.reload(); }, 3000);
+    });
   }
 
   // --- keyboard ------------------------------------------------------------------------
@@ -195,7 +215,8 @@
 
   localTimes(document);
   tick();
-  setInterval(tick, 1000);
+  tickWords();
+  setInterval(function () { tick(); tickWords(); }, 1000);
   rows();
   listen();
 })();
