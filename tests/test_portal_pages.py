@@ -147,3 +147,21 @@ async def test_pages_allow_only_our_own_scripts_and_are_never_framed(app, acme):
         script = await http.get("/static/portal.js")
         assert script.status_code == 200
         assert (await http.get("/static/portal.css")).status_code == 200
+
+
+async def test_a_form_with_too_many_files_is_sent_back_with_the_reason(app, acme):
+    _, people, ticket = acme
+    async with portal_client(app) as http:
+        token = await sign_in(http, people[Role.CUSTOMER])
+        files = [("files", (f"f{i}.txt", b"x", "text/plain")) for i in range(11)]
+        response = await http.post(
+            f"/tickets/{ticket.id}/reply",
+            data={"csrftoken": token, "content": "Many files"},
+            files=files,
+            headers={"Referer": f"https://desk.test/tickets/{ticket.id}"},
+        )
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/tickets/{ticket.id}"
+        page = await http.get(response.headers["location"])
+        assert "Too many files" in page.text
+        assert "Many files" not in page.text

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from desk.errors import DeskError, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from desk.portal.render import PAGE_HEADERS, local_path, page, redirect
@@ -32,6 +33,10 @@ class PortalRoute(APIRoute):
             except RequestValidationError:
                 # Only the path can be invalid (forms are read by hand): no such page.
                 response = await error_response(request, NotFound("page not found"))
+            except StarletteHTTPException as exc:  # e.g. a form with too many files
+                error = DeskError(str(exc.detail), code="bad_request")
+                error.status_code = exc.status_code
+                response = await error_response(request, error)
             for name, value in PAGE_HEADERS.items():
                 response.headers.setdefault(name, value)
             return response
