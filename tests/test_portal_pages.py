@@ -165,3 +165,24 @@ async def test_a_form_with_too_many_files_is_sent_back_with_the_reason(app, acme
         page = await http.get(response.headers["location"])
         assert "Too many files" in page.text
         assert "Many files" not in page.text
+
+
+async def test_the_app_starts_and_stops_through_the_asgi_lifespan(settings):
+    """As uvicorn runs it: the lifespan passes every middleware, CSRF's included."""
+    from desk.app import create_app
+
+    application = create_app(settings)
+    incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent = []
+
+    async def receive():
+        return incoming.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    await application({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+    assert [m["type"] for m in sent] == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ], sent

@@ -71,7 +71,8 @@ class CsrfMiddleware:
 
         async def with_original_scope(copy: Scope, receive: Receive, send: Send) -> None:
             scope = _scope.get()
-            scope[_asgi_csrf.SCOPE_KEY] = copy[_asgi_csrf.SCOPE_KEY]
+            if _asgi_csrf.SCOPE_KEY in copy:  # HTTP only: not the lifespan, not websockets
+                scope[_asgi_csrf.SCOPE_KEY] = copy[_asgi_csrf.SCOPE_KEY]
             await app(scope, receive, send)
 
         self.app = asgi_csrf(
