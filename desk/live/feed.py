@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.attachments.models import Attachment
@@ -57,6 +57,12 @@ async def publish(session: AsyncSession, events: Iterable[NewEvent]) -> None:
     if session.get_bind().dialect.name == "postgresql":
         # Delivered at commit, and not at all on rollback; PostgreSQL folds repeats.
         await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+
+
+async def latest_event_id(session: AsyncSession) -> int:
+    """The newest event's id (0 if none): a page rendered now has seen everything up to
+    it, and its stream resumes after it."""
+    return await session.scalar(select(func.max(LiveEvent.id))) or 0
 
 
 def notification_event(notification: Notification) -> NewEvent:

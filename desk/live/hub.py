@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.db.types import utcnow
-from desk.live.feed import CHANNEL
+from desk.live.feed import CHANNEL, latest_event_id
 from desk.live.models import LiveEvent
 
 log = logging.getLogger("desk.live")
@@ -157,7 +157,7 @@ class LiveHub:
             if self._last_id is None:
                 # Where live delivery starts; a replay (below) covers what came before.
                 async with self._sessionmaker() as session:
-                    self._last_id = await session.scalar(select(func.max(LiveEvent.id))) or 0
+                    self._last_id = await latest_event_id(session)
             self._subscriptions.add(subscription)
         self._wake.set()
         try:

@@ -22,7 +22,7 @@ from desk.admin import service as admin_service
 from desk.attachments.deps import AttachmentServiceDep
 from desk.auth.deps import CurrentUser, require_roles
 from desk.auth.models import User
-from desk.auth.sessions import SESSION_COOKIE, session_lifetime, session_user, sign_in, sign_out
+from desk.auth.sessions import SESSION_COOKIE, session_user, sign_in, sign_out
 from desk.db.types import utcnow
 from desk.enums import Priority, Role, TicketStatus
 from desk.errors import DeskError, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized
@@ -102,10 +102,11 @@ async def login(request: Request) -> Response:
             request, "login.html", status_code=401, error=error, email=email, next=target
         )
     response = redirect(local_path(target, home_of(user)))
+    # A browser-session cookie: the server's session, extended with each use, decides
+    # when the sign-in ends.
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        max_age=int(session_lifetime(settings).total_seconds()),
         path="/",
         httponly=True,
         secure=settings.env != "dev",

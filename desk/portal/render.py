@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from desk.auth.models import User
 from desk.enums import Role
+from desk.live.feed import latest_event_id
 from desk.notifications.service import count_unread
 from desk.portal.sla_display import format_instant, format_span
 
@@ -75,10 +76,11 @@ async def page(
     **context: Any,
 ) -> HTMLResponse:
     """A full page (or, for the script's live refresh, the same page: it swaps parts)."""
-    unread = 0
+    unread, live_after = 0, 0
     if user is not None:
         async with request.app.state.sessionmaker() as session:
             unread = await count_unread(session, user)
+            live_after = await latest_event_id(session)
     flash = request.cookies.get(FLASH_COOKIE)
     response = TEMPLATES.TemplateResponse(
         request,
@@ -87,6 +89,7 @@ async def page(
             "user": user,
             "nav": navigation(user),
             "unread": unread,
+            "live_after": live_after,
             "csrf_token": request.scope["csrftoken"]() if "csrftoken" in request.scope else "",
             "flash": urllib.parse.unquote(flash)[:300] if flash else None,
             **context,

@@ -73,11 +73,21 @@
   let refreshing = null;
   let again = false;
 
+  function changed(field) {
+    if (field.type === "hidden") return false;
+    if (field.tagName === "SELECT") {
+      return Array.from(field.options).some(function (o) { return o.selected !== o.defaultSelected; });
+    }
+    if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+    if (field.type === "file") return field.files && field.files.length > 0;
+    return field.value !== field.defaultValue;
+  }
+
   function keeps(part) {
-    // Never replace what the person is typing in.
+    // Never replace what the person is typing in or has chosen but not yet sent.
     const active = document.activeElement;
     if (active && part.contains(active) && active.matches("textarea, input, select")) return true;
-    return Array.from(part.querySelectorAll("textarea")).some(function (t) { return t.value; });
+    return Array.from(part.querySelectorAll("input, select, textarea")).some(changed);
   }
 
   async function refresh() {
@@ -122,7 +132,9 @@
     if (!("liveTicket" in body.dataset || "liveList" in body.dataset || "liveNotifications" in body.dataset || "live" in body.dataset)) return;
     if (!window.EventSource) return;
     const state = document.getElementById("live-state");
-    const source = new EventSource("/events");
+    // From the moment the page was rendered: nothing committed since is missed.
+    const after = body.dataset.liveAfter;
+    const source = new EventSource("/events" + (after ? "?after=" + after : ""));
     const ticket = body.dataset.liveTicket;
     function onTicket(event) {
       const data = JSON.parse(event.data || "{}");
@@ -131,7 +143,8 @@
     source.addEventListener("ticket", onTicket);
     source.addEventListener("attachment", onTicket);
     source.addEventListener("notification", function () { soon(); });
-    source.addEventListener("reset", function () { soon(); });
+    // The stream cannot resume where this page left off (it was away too long).
+    source.addEventListener("reset", function () { location.reload(); });
     source.addEventListener("open", function () { if (state) state.textContent = "live"; });
     source.addEventListener("error", function () {
       if (state) state.textContent = "reconnecting…";
