@@ -18,7 +18,7 @@ pytest = $(PY) -m pytest $(PYTEST_ARGS) $(1) || { rc=$$?; \
 FAST := -m "not temporal and not subprocess"
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast test-sqlite test-postgres fuzz openapi lint bench clean
+.PHONY: help run test test-fast test-sqlite test-postgres fuzz openapi lint bench screenshots clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,10 +31,16 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -e '.[dev]'
 	touch $(STAMP)
 
+# The portal's browser tests drive Debian's Chromium (never a downloaded browser build);
+# installed from Debian's packages where it is missing (CI runs as root).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
 run: $(STAMP) ## Run API, worker and Temporal (dev server + Web UI) with demo data; Ctrl-C stops
 	$(VENV)/bin/desk dev
 
-test: $(STAMP) ## Run the whole suite on SQLite, then on PostgreSQL (DESK_TEST_POSTGRES_URL)
+test: $(STAMP) $(CHROMIUM) ## Run the whole suite on SQLite, then on PostgreSQL (DESK_TEST_POSTGRES_URL)
 	@$(MAKE) --no-print-directory test-sqlite
 	@$(MAKE) --no-print-directory test-postgres
 
@@ -42,11 +48,11 @@ test-fast: $(STAMP) ## Run only the pure and in-process tests (SQLite; no Tempor
 	@echo "== fast tests on SQLite (no Temporal, no subprocesses) =="
 	@DESK_TEST_DB=sqlite $(call pytest,$(FAST))
 
-test-sqlite: $(STAMP) ## Run the suite on SQLite only
+test-sqlite: $(STAMP) $(CHROMIUM) ## Run the suite on SQLite only
 	@echo "== tests on SQLite =="
 	@DESK_TEST_DB=sqlite $(call pytest)
 
-test-postgres: $(STAMP) ## Run the suite on PostgreSQL only (skipped loudly if unreachable; fails if CI=true)
+test-postgres: $(STAMP) $(CHROMIUM) ## Run the suite on PostgreSQL only (skipped loudly if unreachable; fails if CI=true)
 	@if $(PY) scripts/pg_available.py "$(DESK_TEST_POSTGRES_URL)"; then \
 		echo "== tests on PostgreSQL =="; \
 		DESK_TEST_DB=postgres $(call pytest); \
@@ -78,6 +84,9 @@ bench: $(STAMP) ## Run every benchmark in bench/ (each prints its figures)
 		[ -e "$$script" ] || continue; found=1; \
 		echo "== $$script =="; $(PY) "$$script"; \
 	done; [ $$found = 1 ] || echo "no benchmarks in bench/ yet"
+
+screenshots: $(STAMP) $(CHROMIUM) ## Write a PNG of each main portal page to docs/screenshots/
+	@DESK_TEST_DB=sqlite DESK_SCREENSHOTS=docs/screenshots $(call pytest,-q tests/test_portal_screenshots.py)
 
 clean: ## Remove caches and build leftovers (keeps .venv and ./data, the dev run's state)
 	rm -rf .pytest_cache .ruff_cache .hypothesis build dist *.egg-info

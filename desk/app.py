@@ -20,9 +20,11 @@ from desk.http.errors import install_error_handlers
 from desk.http.health import router as health_router
 from desk.http.middleware import SecurityHeadersMiddleware, install_request_context
 from desk.http.openapi import install_openapi, operation_id
+from desk.live.hub import LiveHub
 from desk.notifications.admin_router import router as webhooks_admin_router
 from desk.notifications.router import router as notifications_router
 from desk.reports.router import router as reports_router
+from desk.portal.install import install_portal
 from desk.settings import Settings, get_settings
 from desk.sla.admin_router import router as sla_admin_router
 from desk.temporal import TemporalConnection
@@ -68,9 +70,12 @@ def create_app(
         app.state.tickets = TicketService(
             app.state.sessionmaker, TicketGateway(app.state.temporal, settings)
         )
+        app.state.live = LiveHub(app.state.sessionmaker, settings.database_url)
+        app.state.live.start()
         try:
             yield
         finally:
+            await app.state.live.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -95,6 +100,7 @@ def create_app(
             expose_headers=CORS_RESPONSE_HEADERS,
             max_age=600,
         )
+    install_portal(app, settings, api_prefix=API_PREFIX)
     install_request_context(app)
     app.include_router(health_router)
     if settings.metrics_enabled:

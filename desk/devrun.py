@@ -308,6 +308,7 @@ def banner(settings: Settings, seeded: SeedResult) -> str:
         [
             "",
             "ATUM Desk is running.",
+            f"  Portal:       {api_url(settings)}/",
             f"  API docs:     {api_url(settings)}/docs",
             f"  Temporal UI:  {temporal_ui_url(settings)}",
             f"  Database:     {settings.database_url}",

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(14, gt=0)
     login_max_failures: int = Field(5, gt=0)
     login_lockout_minutes: int = Field(15, gt=0)
+    # A portal sign-in lasts this long without use; each use extends it again.
+    session_hours: float = Field(12, gt=0)
 
     upload_dir: Path = Path("./data/uploads")
     upload_max_bytes: int = Field(25 * 1024 * 1024, gt=0)

@@ -32,8 +32,9 @@ from tests.support.receivers import Receiver, SmtpServer, serve_smtp
 from tests.support.temporal import start_dev_server, start_time_skipping_server
 from tests.support.world import World, login_headers
 
-# Marks what needs Temporal or a subprocess, for `make test-fast` to leave out.
-pytest_plugins = ["tests.support.tiers"]
+# Marks what needs Temporal or a subprocess, for `make test-fast` to leave out; the browser
+# fixtures of the portal's tests.
+pytest_plugins = ["tests.support.tiers", "tests.support.browser"]
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 

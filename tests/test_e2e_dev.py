@@ -158,6 +158,7 @@ def test_desk_dev_serves_logs_in_and_stops_cleanly(dev, tmp_path):
 
     output.wait_for(r"Press Ctrl-C to stop\.", START_TIMEOUT_S)
     startup_s = time.monotonic() - started
+    portal = output.wait_for(r"^dev\s+\|\s+Portal:\s+(http://\S+/)$", 1).group(1)
     api = output.wait_for(r"^dev\s+\|\s+API docs:\s+(http://\S+)/docs", 1).group(1)
     ui = output.wait_for(r"^dev\s+\|\s+Temporal UI:\s+(http://\S+)", 1).group(1)
     assert api == f"http://127.0.0.1:{env['DESK_API_PORT']}"
@@ -170,6 +171,8 @@ def test_desk_dev_serves_logs_in_and_stops_cleanly(dev, tmp_path):
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"] == {"database": "ok", "temporal": "ok"}
         assert http.get(f"{api}/docs").status_code == 200
+        assert portal == f"{api}/"
+        assert ">Sign in</button>" in http.get(f"{portal}login").text
         assert http.get(ui).status_code == 200
 
         response = http.post(

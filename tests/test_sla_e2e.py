@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-import uvicorn
 
 from desk.app import create_app
 from desk.enums import Role
 from tests.support.receivers import SECRET
+from tests.support.servers import serving
 from tests.support.world import login_headers
 from worker import build_worker
 
@@ -38,16 +38,9 @@ async def live(settings, dev_server, sessionmaker, smtp_server) -> AsyncIterator
     async with (
         app.router.lifespan_context(app),
         build_worker(dev_server.client, live_settings, sessionmaker),
+        serving(app) as url,
     ):
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        )
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.05)
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-        server.should_exit = True
-        await task
+        yield url
 
 
 async def test_breach_reaches_every_channel_within_two_seconds(

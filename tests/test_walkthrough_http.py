@@ -3,28 +3,19 @@ against the Temporal dev server with a real worker: the public contract, end to 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 
 from desk.enums import Role
+from tests.support.servers import serving
 
 
 @pytest.fixture
 async def base_url(desk_app) -> AsyncIterator[str]:
-    server = uvicorn.Server(
-        uvicorn.Config(desk_app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(desk_app) as url:
+        yield url
 
 
 async def test_first_ticket_walkthrough_over_http(world, base_url):

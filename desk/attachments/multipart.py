@@ -203,3 +203,33 @@ async def receive_form(
 
 def _too_large(max_bytes: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"the file is over the {max_bytes} byte limit", code="file_too_large")
+
+
+async def receive_file(
+    chunks: AsyncIterator[bytes],
+    writer: HashingWriter,
+    max_bytes: int,
+    *,
+    filename: str | None,
+    content_type: str | None,
+    comment_id: uuid.UUID | None = None,
+) -> ReceivedForm:
+    """A file already parsed out of its form (a portal form's upload), written to
+    ``writer`` chunk by chunk under the same size limit as :func:`receive_form`."""
+    form = ReceivedForm(
+        filename=filename,
+        claimed_content_type=(content_type or "")[:255] or None,
+        fields={COMMENT_FIELD: str(comment_id)} if comment_id else {},
+        has_file=True,
+    )
+    head, size = bytearray(), 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        if len(head) < SNIFF_BYTES:
+            head += chunk[: SNIFF_BYTES - len(head)]
+        await writer.write([chunk])
+    await writer.finish()
+    form.head = bytes(head)
+    return form

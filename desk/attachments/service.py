@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -20,12 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.attachments.content import sanitize_filename, served_content_type, sniff_content_type
 from desk.attachments.models import Attachment
-from desk.attachments.multipart import ReceivedForm, check_declared_length, receive_form
+from desk.attachments.multipart import (
+    ReceivedForm,
+    check_declared_length,
+    receive_file,
+    receive_form,
+)
 from desk.attachments.storage import AttachmentStorage, HashingWriter
 from desk.auth.deps import scoped
 from desk.auth.principal import Principal
 from desk.enums import TicketStatus
 from desk.errors import Conflict, Gone, NotFound, TicketClosed, Unprocessable
+from desk.live.feed import attachment_event, publish
 from desk.tickets.access import can_view_ticket, get_visible_ticket_or_404, is_staff
 from desk.tickets.models import AuditLog, Comment, Ticket
 
@@ -118,6 +124,43 @@ class AttachmentService:
         its final name only once its row is flushed; any failure removes it.
         """
         check_declared_length(declared_length, self._limits.max_bytes)
+        return await self._store(
+            principal,
+            ticket_id,
+            lambda writer: receive_form(body, boundary, writer, self._limits.max_bytes),
+        )
+
+    async def attach(
+        self,
+        principal: Principal,
+        ticket_id: uuid.UUID,
+        chunks: AsyncIterator[bytes],
+        *,
+        filename: str | None,
+        content_type: str | None,
+        comment_id: uuid.UUID | None = None,
+    ) -> Attachment:
+        """Store one file that arrived in a form of its own (a portal page's), optionally
+        on one of the ticket's comments; the same checks and record as :meth:`upload`."""
+        return await self._store(
+            principal,
+            ticket_id,
+            lambda writer: receive_file(
+                chunks,
+                writer,
+                self._limits.max_bytes,
+                filename=filename,
+                content_type=content_type,
+                comment_id=comment_id,
+            ),
+        )
+
+    async def _store(
+        self,
+        principal: Principal,
+        ticket_id: uuid.UUID,
+        receive: Callable[[HashingWriter], Awaitable[ReceivedForm]],
+    ) -> Attachment:
         async with self._sessionmaker() as session:
             ticket = await self._attachable_ticket(session, principal, ticket_id)
             organization_id = ticket.organization_id
@@ -127,7 +170,7 @@ class AttachmentService:
             self._storage.open_writer, organization_id, ticket_id, attachment_id
         )
         try:
-            form = await receive_form(body, boundary, writer, self._limits.max_bytes)
+            form = await receive(writer)
             if not form.has_file:
                 raise Unprocessable(
                     "no file: send it in a field named 'file'", code="file_required"
@@ -217,6 +260,7 @@ class AttachmentService:
             session.add(attachment)
             session.add(_audit_entry(attachment, principal))
             await session.flush()
+            await publish(session, [attachment_event(attachment, ticket.requester_id)])
             await writer.publish()
             await session.commit()
         return attachment

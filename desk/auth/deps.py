@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from desk.auth.models import User
 from desk.auth.principal import Principal
 from desk.auth.security import decode_access_token
+from desk.auth.sessions import SESSION_COOKIE, session_user
 from desk.enums import Role
 from desk.errors import Forbidden, NotFound, Unauthorized
 from desk.http.deps import SessionMakerDep, SettingsDep
@@ -25,16 +26,25 @@ T = TypeVar("T")
 
 
 async def get_current_user(
+    request: Request,
     settings: SettingsDep,
     sessionmaker: SessionMakerDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> User:
-    """The active user behind the bearer token, or 401.
+    """The active user behind the bearer token or, without one, the portal's session
+    cookie; else 401. The API and the portal both resolve their caller here.
 
     Uses its own short session so no transaction (or SQLite write lock) outlives the lookup.
     """
     if not token:
-        raise Unauthorized("missing bearer token")
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            raise Unauthorized("missing bearer token")
+        user = await session_user(sessionmaker, settings, cookie)
+        if user is None:
+            raise Unauthorized("session expired or signed out", code="invalid_session")
+        bind_log_context(user_id=user.id)
+        return user
     claims = decode_access_token(settings, token)
     if claims is None:
         raise Unauthorized("invalid or expired token", code="invalid_token")

@@ -61,3 +61,20 @@ class RefreshToken(IdMixin, Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]  # set when rotated; a second use is a replay
     revoked_at: Mapped[datetime | None]
+
+
+class PortalSession(IdMixin, Base):
+    """A signed-in browser (the portal's cookie). Only the token's SHA-256 is stored, so a
+    copy of the table signs nobody in; logout deletes the row, expiry ends it."""
+
+    __tablename__ = "portal_sessions"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

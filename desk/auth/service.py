@@ -50,6 +50,21 @@ def _locked(until: datetime, now: datetime) -> TooManyRequests:
 async def login(session: AsyncSession, settings: Settings, email: str, password: str) -> TokenPair:
     """Check the credentials and open a new session (token family); commits.
 
+    Raises as :func:`authenticate` does.
+    """
+    user = await authenticate(session, settings, email, password)
+    tokens = await _issue(session, settings, user, family_id=uuid.uuid4(), now=utcnow())
+    await session.commit()
+    return tokens
+
+
+async def authenticate(
+    session: AsyncSession, settings: Settings, email: str, password: str
+) -> User:
+    """The active user with these credentials, under the lockout rules; the API's token
+    login and the portal's sign-in both start here. Flushes the successful login (no
+    commit: the caller adds its session or tokens and commits).
+
     Raises Unauthorized ``invalid_credentials`` (unknown email, wrong password, inactive
     user: same answer, same argon2 cost) or TooManyRequests ``account_locked``.
     """
@@ -87,9 +102,7 @@ async def login(session: AsyncSession, settings: Settings, email: str, password:
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    tokens = await _issue(session, settings, user, family_id=uuid.uuid4(), now=now)
-    await session.commit()
-    return tokens
+    return user
 
 
 async def _record_failure(

@@ -2,8 +2,9 @@
 
 from desk.admin.models import Service
 from desk.attachments.models import Attachment
-from desk.auth.models import Organization, RefreshToken, User
+from desk.auth.models import Organization, PortalSession, RefreshToken, User
 from desk.db.base import Base
+from desk.live.models import LiveEvent
 from desk.notifications.models import EmailDelivery, Notification, Webhook, WebhookDelivery
 from desk.sla.models import BusinessCalendar, SlaFact, SlaPolicy
 from desk.tickets.models import AuditLog, Comment, Ticket
@@ -15,8 +16,10 @@ __all__ = [
     "BusinessCalendar",
     "Comment",
     "EmailDelivery",
+    "LiveEvent",
     "Notification",
     "Organization",
+    "PortalSession",
     "RefreshToken",
     "Service",
     "SlaFact",

@@ -24,8 +24,9 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # A caller's id is kept only if it is short and plain: it goes into every log line.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# Probes and scrapes arrive every few seconds: their access lines are DEBUG, not INFO.
-QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+# Probes and scrapes arrive every few seconds, and every open portal page renews its event
+# stream as often: their access lines are DEBUG, not INFO.
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics", "/events"})
 
 access_log = logging.getLogger("desk.access")
 

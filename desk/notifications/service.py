@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.admin.service import audit
@@ -246,3 +246,26 @@ async def list_deliveries(
         .limit(limit)
     )
     return list((await session.execute(query)).scalars())
+
+
+async def count_unread(session: AsyncSession, user: User) -> int:
+    """How many of the user's notifications are unread (the portal's badge)."""
+    query = select(func.count()).where(
+        Notification.organization_id == user.organization_id,
+        Notification.user_id == user.id,
+        Notification.read_at.is_(None),
+    )
+    return await session.scalar(query) or 0
+
+
+async def mark_all_read(session: AsyncSession, user: User) -> None:
+    """Mark every unread notification of the user read (flushes)."""
+    await session.execute(
+        update(Notification)
+        .where(
+            Notification.organization_id == user.organization_id,
+            Notification.user_id == user.id,
+            Notification.read_at.is_(None),
+        )
+        .values(read_at=utcnow())
+    )

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk import metrics
 from desk.auth.models import User
+from desk.live.feed import notification_event, publish
 from desk.notifications.contracts import SlaNotice
 from desk.notifications.email import (
     EmailOutcome,
@@ -76,6 +77,7 @@ async def record_in_app(session: AsyncSession, notice: SlaNotice) -> int:
     )
     if not recipients:
         log.warning("SLA %s of ticket %s: nobody to notify", notice.kind, notice.ticket_id)
+    await publish(session, [notification_event(n) for n in inserted])
     return len(inserted)
 
 

@@ -217,3 +217,47 @@ def is_first_response(actor: Actor, *, is_internal: bool, accepted: bool) -> boo
     """A public comment by staff after acceptance is the ticket's first response (the SLA
     metric), if none came before."""
     return accepted and not is_internal and is_staff(actor)
+
+
+# --- what an actor may do now (which controls a page offers) ---------------------------
+
+# Ids no actor or assignee has: asking "may they assign someone else" of decide_assign.
+_SOMEONE_ELSE = "\0someone-else"
+
+
+@dataclass(frozen=True)
+class Actions:
+    """What one actor may do to a ticket in its current state. Pages show exactly these
+    controls; the workflow still decides each change when it is asked."""
+
+    moves: tuple[TicketStatus, ...]  # status moves by hand, besides accepting and closing
+    accept: bool
+    close: bool  # the requester's withdrawal, a manager's rejection, staff closing
+    assign: bool
+    priority: bool
+    reply: bool  # a public comment
+    note: bool  # an internal note
+
+
+def status_moves(ticket: TicketFacts, actor: Actor) -> tuple[TicketStatus, ...]:
+    """Every status this actor may move the ticket to by hand from its current one."""
+    return tuple(
+        target
+        for target in TRANSITIONS[ticket.status]
+        if decide_status(ticket, actor, target).applies
+    )
+
+
+def actions_for(ticket: TicketFacts, actor: Actor) -> Actions:
+    """The :class:`Actions` of ``actor`` on ``ticket``, from the same ``decide_*`` rules
+    the workflow applies."""
+    moves = status_moves(ticket, actor)
+    return Actions(
+        moves=tuple(m for m in moves if m not in (S.ACCEPTED, S.CLOSED)),
+        accept=S.ACCEPTED in moves,
+        close=S.CLOSED in moves,
+        assign=decide_assign(ticket, actor, _SOMEONE_ELSE).applies,
+        priority=decide_priority(ticket, actor, Priority.LOW, Priority.HIGH).applies,
+        reply=decide_comment(ticket, actor, is_internal=False).applies,
+        note=decide_comment(ticket, actor, is_internal=True).applies,
+    )

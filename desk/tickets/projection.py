@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.db.insert import insert_for_dialect, insert_on_conflict
 from desk.db.types import utcnow
+from desk.live.feed import TICKET, NewEvent, publish
 from desk.sla import tracker
 from desk.sla.facts import write_facts
 from desk.tickets.contracts import ProjectionBatch, TicketState
@@ -117,4 +118,20 @@ async def write_projection(session: AsyncSession, batch: ProjectionBatch) -> boo
             )
             .on_conflict_do_nothing(index_elements=["ticket_id", "ticket_version", "action"])
         )
+    if written:
+        await publish(session, [_live_event(batch, row)])
     return written
+
+
+def _live_event(batch: ProjectionBatch, row: dict[str, Any]) -> NewEvent:
+    """The ticket changed: internal when all it brought is internal (a note, an SLA
+    event), so a customer's stream never hears of it."""
+    items = [*batch.audit, *batch.comments]
+    return NewEvent(
+        organization_id=row["organization_id"],
+        kind=TICKET,
+        ticket_id=row["id"],
+        requester_id=row["requester_id"],
+        is_internal=bool(items) and all(item.is_internal for item in items),
+        data={"number": row["number"], "status": row["status"], "version": row["version"]},
+    )

@@ -4,14 +4,17 @@ the caller may see. Plain query functions on a session; the use cases own the se
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from desk.auth.models import User
 from desk.auth.principal import Principal
-from desk.enums import Priority, TicketStatus
+from desk.enums import STAFF_ROLES, Priority, TicketStatus
 from desk.errors import NotFound
 from desk.http.pagination import decode_position, encode_position
 from desk.sla import tracker
@@ -145,3 +148,107 @@ async def list_events(
         AuditLog.created_at.asc(), AuditLog.ticket_version.asc(), AuditLog.id.asc()
     )
     return list((await session.execute(query.offset(offset).limit(limit))).scalars())
+
+
+# --- worklists (the portal's queue, open tickets, at risk, breached) --------------------
+
+
+def next_due() -> ColumnElement[datetime | None]:
+    """The ticket's next SLA deadline on the stored row: acceptance while NEW, then first
+    response until met (while it falls before resolution), then resolution."""
+    first_response_next = and_(
+        Ticket.first_responded_at.is_(None),
+        Ticket.sla_first_response_due_at.is_not(None),
+        or_(Ticket.sla_due_at.is_(None), Ticket.sla_first_response_due_at < Ticket.sla_due_at),
+    )
+    return case(
+        (Ticket.status == TicketStatus.NEW, Ticket.sla_accept_due_at),
+        (first_response_next, Ticket.sla_first_response_due_at),
+        else_=Ticket.sla_due_at,
+    )
+
+
+def _clock_running() -> ColumnElement[bool]:
+    """No pause, not resolved or closed: the row's deadlines are running."""
+    return and_(
+        Ticket.sla_paused_at.is_(None),
+        Ticket.status.not_in([TicketStatus.RESOLVED, TicketStatus.CLOSED]),
+    )
+
+
+def by_next_due() -> list[ColumnElement[Any]]:
+    """Most urgent first: running clocks by their next deadline (overdue first), then
+    paused or stopped ones, then tickets without a deadline."""
+    due = next_due()
+    return [(~_clock_running()).asc(), due.is_(None).asc(), due.asc(), Ticket.number.asc()]
+
+
+async def worklist(
+    session: AsyncSession,
+    who: Principal,
+    filters: TicketFilters,
+    *,
+    open_only: bool,
+    by_deadline: bool,
+    limit: int,
+    offset: int,
+) -> list[Ticket]:
+    """Visible tickets matching ``filters`` (``open_only``: not CLOSED), by next SLA
+    deadline or by latest activity."""
+    query = _apply_filters(visible_tickets(who), filters)
+    if open_only:
+        query = query.where(Ticket.status != TicketStatus.CLOSED)
+    order = by_next_due() if by_deadline else [Ticket.updated_at.desc(), Ticket.id.desc()]
+    query = query.order_by(*order).offset(offset).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+async def at_risk(
+    session: AsyncSession, who: Principal, until: datetime, *, limit: int
+) -> list[Ticket]:
+    """Open tickets not breached (:func:`breached_condition`) whose running clock's next
+    deadline falls before ``until``, most urgent first."""
+    due = next_due()
+    query = (
+        visible_tickets(who)
+        .where(_clock_running(), ~breached_condition(), due.is_not(None), due <= until)
+        .order_by(*by_next_due())
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def breached_open(session: AsyncSession, who: Principal, *, limit: int) -> list[Ticket]:
+    """Tickets that breached (:func:`breached_condition`) and are not CLOSED."""
+    query = (
+        visible_tickets(who)
+        .where(breached_condition(), Ticket.status != TicketStatus.CLOSED)
+        .order_by(*by_next_due())
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def people(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Iterable[uuid.UUID | None]
+) -> dict[uuid.UUID, User]:
+    """The organization's users with these ids, by id (names on a page)."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    query = select(User).where(User.organization_id == organization_id, User.id.in_(wanted))
+    return {user.id: user for user in (await session.execute(query)).scalars()}
+
+
+async def staff_members(session: AsyncSession, organization_id: uuid.UUID) -> list[User]:
+    """Who a ticket may be assigned to: the organization's active staff, by name."""
+    query = (
+        select(User)
+        .where(
+            User.organization_id == organization_id,
+            User.role.in_([str(role) for role in STAFF_ROLES]),
+            User.is_active.is_(True),
+        )
+        .order_by(User.full_name, User.email)
+    )
+    return list((await session.execute(query)).scalars())

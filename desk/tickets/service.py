@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -160,6 +160,74 @@ class TicketService:
         if report is None:
             return SlaClock(_clock_from_row(ticket, now), source="projection")
         return SlaClock(report, source="workflow")
+
+    async def worklist(
+        self,
+        who: Principal,
+        filters: TicketFilters,
+        *,
+        open_only: bool = False,
+        by_deadline: bool = False,
+        limit: int,
+        offset: int = 0,
+    ) -> list[Ticket]:
+        """The caller's tickets (staff: the organization's) matching ``filters``, by next
+        SLA deadline or newest activity first; ``open_only`` leaves CLOSED ones out."""
+        async with self._sessionmaker() as session:
+            return await queries.worklist(
+                session,
+                who,
+                filters,
+                open_only=open_only,
+                by_deadline=by_deadline,
+                limit=limit,
+                offset=offset,
+            )
+
+    async def queue(self, who: Principal, *, limit: int, offset: int = 0) -> list[Ticket]:
+        """Staff's own queue: open tickets assigned to them, next SLA deadline first."""
+        _require(lifecycle.is_staff(actor(who)), STAFF_ROLES)
+        filters = TicketFilters(assigned_to=who.id)
+        return await self.worklist(
+            who, filters, open_only=True, by_deadline=True, limit=limit, offset=offset
+        )
+
+    async def at_risk(self, who: Principal, within: timedelta, *, limit: int) -> list[Ticket]:
+        """Open, not yet breached tickets whose next SLA deadline is within ``within``
+        (managers and admins)."""
+        _require(lifecycle.is_triage(actor(who)), TRIAGE_ROLES)
+        async with self._sessionmaker() as session:
+            return await queries.at_risk(session, who, utcnow() + within, limit=limit)
+
+    async def breached_open(self, who: Principal, *, limit: int) -> list[Ticket]:
+        """Tickets that breached an SLA target and are not closed (managers and admins)."""
+        _require(lifecycle.is_triage(actor(who)), TRIAGE_ROLES)
+        async with self._sessionmaker() as session:
+            return await queries.breached_open(session, who, limit=limit)
+
+    async def people(
+        self, who: Principal, ids: Iterable[uuid.UUID | None]
+    ) -> dict[uuid.UUID, User]:
+        """Users of the caller's organization by id, to name requesters, assignees and
+        authors."""
+        async with self._sessionmaker() as session:
+            return await queries.people(session, who.organization_id, ids)
+
+    async def assignees(self, who: Principal) -> list[User]:
+        """Whom a ticket may be assigned to (asked by managers and admins)."""
+        _require(lifecycle.is_triage(actor(who)), TRIAGE_ROLES)
+        async with self._sessionmaker() as session:
+            return await queries.staff_members(session, who.organization_id)
+
+    def actions(self, who: Principal, ticket: Ticket) -> lifecycle.Actions:
+        """What the caller may do to ``ticket`` as it stands: the controls a page offers
+        (the workflow still decides each change)."""
+        facts = lifecycle.TicketFacts(
+            status=TicketStatus(ticket.status),
+            requester_id=str(ticket.requester_id),
+            assigned_to=str(ticket.assigned_to) if ticket.assigned_to else None,
+        )
+        return lifecycle.actions_for(facts, actor(who))
 
     # --- changes --------------------------------------------------------------------------
 
@@ -546,6 +614,12 @@ async def _check_assignee(
             "assigned_to must be an active agent, manager or admin of your organization",
             code="invalid_assignee",
         )
+
+
+def stored_clock(ticket: Ticket, now: datetime) -> ClockReport:
+    """The SLA clock as far as the stored row knows it (lists show many tickets: no
+    workflow query per row)."""
+    return _clock_from_row(ticket, now)
 
 
 def _clock_from_row(ticket: Ticket, now: datetime) -> ClockReport:

@@ -55,7 +55,7 @@ class World:
             user = User(
                 organization_id=org.id,
                 email=email or f"{role.lower()}-{uuid.uuid4().hex[:10]}@example.com",
-                full_name=f"Test {role.title()}",
+                full_name=fields.pop("full_name", f"Test {role.title()}"),
                 role=role,
                 password_hash=password_hash(password),
                 **fields,
