@@ -23,8 +23,8 @@ from desk.http.openapi import install_openapi, operation_id
 from desk.live.hub import LiveHub
 from desk.notifications.admin_router import router as webhooks_admin_router
 from desk.notifications.router import router as notifications_router
-from desk.reports.router import router as reports_router
 from desk.portal.install import install_portal
+from desk.reports.router import router as reports_router
 from desk.settings import Settings, get_settings
 from desk.sla.admin_router import router as sla_admin_router
 from desk.temporal import TemporalConnection

@@ -1,7 +1,7 @@
 """SLA facts for the reports; the organization's reporting time zone
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-02
 
 ``sla_facts`` holds one row per ticket and started SLA metric, written by the ticket
