@@ -15,6 +15,7 @@ from desk.admin.organization_router import router as organization_router
 from desk.admin.router import router as admin_router
 from desk.attachments.router import router as attachments_router
 from desk.auth.router import router as auth_router
+from desk.auth.security import configure_password_hashing
 from desk.db.engine import create_engine, create_sessionmaker
 from desk.http.errors import install_error_handlers
 from desk.http.health import router as health_router
@@ -60,6 +61,7 @@ def create_app(
 ) -> FastAPI:
     """The ASGI app. Tests pass their own settings and, optionally, a connected client."""
     settings = settings or get_settings()
+    configure_password_hashing(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.service import RPCError, RPCStatusCode
 
 from desk.attachments.cli import attachments_app
+from desk.auth.security import configure_password_hashing
 from desk.errors import DeskError, NotFound
 from desk.procexit import exit_now
 from desk.settings import Settings
@@ -72,7 +73,7 @@ def fail(message: str) -> NoReturn:
 def load_settings() -> Settings:
     """Fresh settings from the environment (not the process-wide cache: tests vary it)."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         problems = "; ".join(
             (".".join(str(part) for part in error["loc"]) + ": " if error["loc"] else "")
@@ -80,6 +81,8 @@ def load_settings() -> Settings:
             for error in exc.errors()
         )
         fail(f"invalid settings: {problems}")
+    configure_password_hashing(settings)
+    return settings
 
 
 def _safe_url(url: str) -> str:

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     jwt_audience: str = "atum-desk-api"
     access_token_minutes: int = Field(15, gt=0)
     refresh_token_days: int = Field(14, gt=0)
+    # argon2id cost of a password hash (argon2-cffi's defaults: RFC 9106's low-memory
+    # choice); raise it on stronger machines, existing hashes follow at the next sign-in.
+    password_hash_time_cost: int = Field(3, ge=1, le=20)
+    password_hash_memory_kib: int = Field(65536, ge=1024, le=4 * 1024 * 1024)
     login_max_failures: int = Field(5, gt=0)
     login_lockout_minutes: int = Field(15, gt=0)
     # A portal sign-in lasts this long without use; each use extends it again.

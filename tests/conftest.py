@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from desk.app import create_app
+from desk.auth.security import configure_password_hashing
 from desk.db.engine import create_engine, create_sessionmaker
 from desk.db.migrate import upgrade_async
 from desk.settings import Settings
@@ -81,8 +82,11 @@ def upload_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def settings(migrated_database_url: str, upload_dir: Path) -> Settings:
-    return Settings(
+    settings = Settings(
         env="test",
+        # Cheap hashes: hundreds of test sign-ins would otherwise spend a minute in argon2.
+        password_hash_time_cost=1,
+        password_hash_memory_kib=1024,
         database_url=migrated_database_url,
         jwt_secret="test-secret-" + uuid.uuid4().hex,
         upload_dir=upload_dir,
@@ -91,6 +95,8 @@ def settings(migrated_database_url: str, upload_dir: Path) -> Settings:
         public_base_url="http://desk.test",
         _env_file=None,
     )
+    configure_password_hashing(settings)
+    return settings
 
 
 @pytest.fixture(scope="session")

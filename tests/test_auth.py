@@ -521,3 +521,20 @@ async def test_me_returns_user_role_and_organization(client, world):
         "is_active": True,
         "organization": {"id": str(org.id), "name": "Me Corp"},
     }
+
+
+def test_hashes_carry_the_configured_cost(settings):
+    """DESK_PASSWORD_HASH_*: new hashes use them; a hash of another cost asks to be redone."""
+    from desk.auth.security import configure_password_hashing, hash_password
+
+    try:
+        configure_password_hashing(
+            settings.model_copy(
+                update={"password_hash_time_cost": 2, "password_hash_memory_kib": 2048}
+            )
+        )
+        stronger = hash_password(PASSWORD)
+        assert "m=2048,t=2" in stronger and not needs_rehash(stronger)
+    finally:
+        configure_password_hashing(settings)
+    assert needs_rehash(stronger)

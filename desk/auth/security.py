@@ -16,7 +16,18 @@ from desk.settings import Settings
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so both failures cost one argon2 verification.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_dummy_hash: str | None = None
+
+
+def configure_password_hashing(settings: Settings) -> None:
+    """Hash with the cost ``settings`` set (each process does this at start-up). A stored hash
+    of another cost still verifies, and is replaced at its owner's next sign-in."""
+    global _hasher, _dummy_hash
+    _hasher = PasswordHasher(
+        time_cost=settings.password_hash_time_cost,
+        memory_cost=settings.password_hash_memory_kib,
+    )
+    _dummy_hash = None
 
 
 def hash_password(password: str) -> str:
@@ -25,8 +36,11 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True if ``password`` matches; with no hash, burns the same time and answers False."""
+    global _dummy_hash
+    if password_hash is None and _dummy_hash is None:
+        _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
