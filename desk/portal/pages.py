@@ -33,7 +33,7 @@ from desk.portal.render import home_of, local_path, page, redirect
 from desk.portal.route import PortalRoute
 from desk.sla import service as sla_service
 from desk.sla.models import SlaPolicy
-from desk.tickets.access import is_staff
+from desk.tickets.access import is_staff, is_triage
 from desk.tickets.deps import Tickets
 from desk.tickets.queries import TicketFilters
 from desk.tickets.schemas import CommentCreate, TicketCreate
@@ -199,7 +199,7 @@ async def ticket_list(
         offset=(page_number - 1) * PAGE_SIZE,
     )
     more = len(rows) > PAGE_SIZE
-    staff_members = await tickets.assignees(user) if staff and user.role != Role.AGENT else []
+    staff_members = await tickets.assignees(user) if is_triage(user) else []
     return await page(
         request,
         "tickets.html",

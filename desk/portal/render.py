@@ -18,6 +18,7 @@ from desk.enums import Role
 from desk.live.feed import latest_event_id
 from desk.notifications.service import count_unread
 from desk.portal.sla_display import format_instant, format_span
+from desk.tickets.access import is_staff, is_triage
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 TEMPLATES.env.filters["instant"] = format_instant
@@ -44,21 +45,20 @@ def navigation(user: User | None) -> list[NavLink]:
     """The links a role's header shows, its home page first."""
     if user is None:
         return []
-    role = Role(user.role)
-    if role is Role.CUSTOMER:
+    if not is_staff(user):
         return [
             NavLink("/tickets", "My tickets", "tickets"),
             NavLink("/tickets/new", "New ticket", "new"),
         ]
     links = [NavLink("/queue", "My queue", "queue"), NavLink("/tickets", "Open tickets", "tickets")]
-    if role in (Role.MANAGER, Role.ADMIN):
+    if is_triage(user):
         links = [
             NavLink("/inbox", "Inbox", "inbox"),
             *links,
             NavLink("/at-risk", "At risk", "at-risk"),
             NavLink("/breached", "Breached", "breached"),
         ]
-    if role is Role.ADMIN:
+    if user.role == Role.ADMIN:
         links.append(NavLink("/admin", "Admin", "admin"))
     return [*links, NavLink("/tickets/new", "New ticket", "new")]
 

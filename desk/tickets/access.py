@@ -23,6 +23,10 @@ def is_staff(who: Principal) -> bool:
     return lifecycle.is_staff(actor(who))
 
 
+def is_triage(who: Principal) -> bool:
+    return lifecycle.is_triage(actor(who))
+
+
 def can_view_ticket(who: Principal, ticket: Ticket) -> bool:
     """Same organization, and the lifecycle lets them (staff: all; a customer: their own)."""
     if ticket.organization_id != who.organization_id:
