@@ -7,8 +7,10 @@ imposes (no NUL) or a person expects (not blank) are patterns the document shows
 
 from __future__ import annotations
 
+import importlib.resources
 import re
 from datetime import date
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictBool
@@ -82,8 +84,39 @@ def _no_default_shown(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
-def omitted() -> Any:
+def omitted(**field: Any) -> Any:
     """The default of a field that may be left out but not sent as ``null`` (a partial
-    update): the document shows no ``null``, and none is accepted."""
-    field: FieldInfo = Field(None, json_schema_extra=_no_default_shown)
-    return field
+    update): the document shows no ``null``, and none is accepted. ``field``: more of
+    ``Field``'s arguments (a description)."""
+    info: FieldInfo = Field(None, json_schema_extra=_no_default_shown, **field)
+    return info
+
+
+def _tzdata_zones() -> list[str]:
+    """The IANA zone names the ``tzdata`` package ships."""
+    listing = importlib.resources.files("tzdata").joinpath("zones").read_text()
+    return sorted(name for name in listing.split() if name != "localtime")
+
+
+# Zones from the tzdata package (not the host's database), so every machine accepts and
+# documents the same list.
+TimeZone = StrEnum("TimeZone", {name: name for name in _tzdata_zones()})  # type: ignore[misc]
+
+
+# A calendar day in years 1970 to 9998: inside what every date, time zone and driver can
+# express, and far around any real report. Stated as a pattern so the document shows it.
+DAY_PATTERN = (
+    r"^(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+    r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+)
+_DAY = re.compile(DAY_PATTERN)
+
+
+def _day_text(value: Any) -> Any:
+    if isinstance(value, date) or (isinstance(value, str) and _DAY.match(value)):
+        return value
+    raise ValueError("expected a day, YYYY-MM-DD, in the years 1970 to 9998")
+
+
+Day = Annotated[date, BeforeValidator(_day_text), Field(json_schema_extra={"pattern": DAY_PATTERN})]
+"""A calendar day (``2026-12-25``) of the years 1970 to 9998."""

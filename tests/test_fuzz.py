@@ -37,7 +37,8 @@ SEEDS = [int(seed) for seed in os.environ.get("DESK_FUZZ_SEEDS", "20261202").spl
 # the example count): in the seeded slice only for ADMIN, the role whose requests reach every
 # operation's validation; `make fuzz` runs it for every role.
 COVERAGE_ROLES = os.environ.get("DESK_FUZZ_COVERAGE_ROLES", "ADMIN").split(",")
-CONFIG = Path(__file__).parent / "fuzz" / "schemathesis.toml"
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "tests" / "fuzz" / "schemathesis.toml"
 REPORT_TAIL = 12_000  # characters of the report shown on a failure
 
 
@@ -121,6 +122,7 @@ async def test_the_fuzzer_finds_nothing(api: FuzzedApi, settings, role: Role, se
     result = await asyncio.to_thread(
         subprocess.run,
         schemathesis_command(api.url, token, seed, coverage=role in COVERAGE_ROLES),
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # for tests.fuzz.hooks
         capture_output=True,
         text=True,
         timeout=3600,

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from desk.enums import Role
-from desk.validation import NO_NUL, NOT_BLANK, Email, Flag
+from desk.validation import NO_NUL, NOT_BLANK, Email, Flag, TimeZone, omitted
 
 PASSWORD_MIN_LENGTH = 8
 # argon2 pre-hashes any length, but nobody needs more, and it bounds the work per request.
@@ -84,11 +84,8 @@ class ServiceOut(BaseModel):
 class OrganizationUpdate(_Strict):
     """Only the fields sent are changed."""
 
-    reporting_timezone: str | None = Field(
-        None,
-        min_length=1,
-        max_length=64,
-        description="IANA time zone (e.g. `Europe/Berlin`) in which SLA reports read dates.",
+    reporting_timezone: TimeZone = omitted(
+        description="IANA time zone (e.g. `Europe/Berlin`) in which SLA reports read dates."
     )
 
 

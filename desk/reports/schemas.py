@@ -11,25 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from desk.enums import Priority
 from desk.reports.service import GroupBy, ReportFilters, SlaReport
 from desk.sla.contracts import Metric
-
-# Far outside any real report, and inside what every date and time zone can express.
-FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(9998, 12, 31)
+from desk.validation import Day
 
 
 class ReportQuery(BaseModel):
     """The period and filters every report route takes."""
 
-    from_: date = Field(
+    from_: Day = Field(
         alias="from",
-        ge=FIRST_DATE,
-        le=LAST_DATE,
         description="First day (YYYY-MM-DD), in the organization's reporting time zone.",
     )
-    to: date = Field(
-        ge=FIRST_DATE,
-        le=LAST_DATE,
-        description="Last day, inclusive; at most 366 days after `from`.",
-    )
+    to: Day = Field(description="Last day, inclusive; at most 366 days after `from`.")
     priority: Priority | None = Field(None, description="Only tickets of this priority now.")
     service_id: uuid.UUID | None = Field(None, description="Only tickets of this service.")
     assigned_to: uuid.UUID | None = Field(None, description="Only tickets assigned to this user.")

@@ -6,10 +6,8 @@ accepts, the workflow's clock can compute with.
 
 from __future__ import annotations
 
-import importlib.resources
 import uuid
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -28,7 +26,7 @@ from desk.sla.clock import (
     format_time_of_day,
     parse_time_of_day,
 )
-from desk.validation import NO_NUL, NOT_BLANK, Flag, IsoDate, number, omitted, whole
+from desk.validation import NO_NUL, NOT_BLANK, Flag, IsoDate, TimeZone, number, omitted, whole
 
 MAX_INTERVALS_PER_DAY = 12
 # Fewer than the weeks the clock searches ahead (desk.sla.clock.MAX_SEARCH_DAYS), so holidays
@@ -39,16 +37,6 @@ MAX_TARGET_MINUTES = 366 * 24 * 60
 
 WeeklyHours = dict[str, list[list[str]]]
 
-
-def _tzdata_zones() -> list[str]:
-    """The IANA zone names the ``tzdata`` package ships."""
-    listing = importlib.resources.files("tzdata").joinpath("zones").read_text()
-    return sorted(name for name in listing.split() if name != "localtime")
-
-
-# Zones from the tzdata package (not the host's database), so every machine accepts and
-# documents the same list.
-TimeZone = StrEnum("TimeZone", {name: name for name in _tzdata_zones()})  # type: ignore[misc]
 
 TimeOfDay = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["09:00"])]
 EndOfDay = Annotated[
