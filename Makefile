@@ -68,7 +68,7 @@ test-postgres: $(STAMP) $(CHROMIUM) ## Run the suite on PostgreSQL only (skipped
 	fi
 
 fuzz: $(STAMP) ## Fuzz the REST contract longer: every phase for every role, more examples, three seeds, both engines
-	@DESK_FUZZ_EXAMPLES=$${DESK_FUZZ_EXAMPLES:-50} DESK_FUZZ_SEEDS=$${DESK_FUZZ_SEEDS:-1,2,3} \
+	@DESK_FUZZ_EXAMPLES=$${DESK_FUZZ_EXAMPLES:-25} DESK_FUZZ_SEEDS=$${DESK_FUZZ_SEEDS:-1,2,3} \
 		DESK_FUZZ_COVERAGE_ROLES=$${DESK_FUZZ_COVERAGE_ROLES:-CUSTOMER,AGENT,MANAGER,ADMIN} \
 		$(MAKE) --no-print-directory test-sqlite test-postgres PYTEST_ARGS="tests/test_fuzz.py"
 
