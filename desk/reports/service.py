@@ -1,6 +1,6 @@
 """The SLA report use cases: compliance per group, the facts behind it (CSV), the breaches.
 
-Entry points (the REST routes, the coming Reports page) call :class:`ReportService` with the
+Entry points (the REST routes, the portal's Reports page) call :class:`ReportService` with the
 caller and plain values. Everything is read from ``sla_facts`` (``desk.sla.tracker.facts``
 defines each field); nothing here recomputes a calendar.
 
@@ -29,7 +29,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from desk.auth.models import Organization
 from desk.auth.principal import Principal
 from desk.db.engine import READ_ONLY
+from desk.db.types import utcnow
 from desk.enums import TRIAGE_ROLES, Priority
 from desk.errors import Forbidden
 from desk.reports import queries
@@ -54,6 +55,8 @@ from desk.tickets.access import actor
 # transaction, and on SQLite no lock, is held while a client reads slowly).
 FACT_PAGE = 1000
 SEVERITY = (Priority.URGENT, Priority.HIGH, Priority.MEDIUM, Priority.LOW)
+# A report with no period asked for covers this many ISO weeks up to today.
+DEFAULT_WEEKS = 4
 
 
 class GroupBy(StrEnum):
@@ -224,17 +227,33 @@ class ReportService:
             rows = await queries.breaches(session, facts, limit=limit, offset=offset)
         return [FactRow.from_row(row) for row in rows]
 
-    async def _period(
-        self, session: AsyncSession, who: Principal, filters: ReportFilters
-    ) -> tuple[Period, str]:
-        """Check the caller (403) and the period (422); the period in the organization's
-        reporting zone, and the zone's name."""
+    async def recent_weeks(
+        self, who: Principal, weeks: int = DEFAULT_WEEKS, *, now: datetime | None = None
+    ) -> tuple[date, date]:
+        """The period a report covers when none is asked for: the last ``weeks`` ISO weeks,
+        this one so far included (so today's tickets show), as local days of the
+        organization's reporting zone. Checks the caller (403)."""
+        async with self._reading() as session:
+            zone_name = await self._zone(session, who)
+        today = (now or utcnow()).astimezone(load_zone(zone_name)).date()
+        monday = today - timedelta(days=today.weekday())
+        return monday - timedelta(weeks=weeks - 1), today
+
+    async def _zone(self, session: AsyncSession, who: Principal) -> str:
+        """Check the caller (403); the name of the organization's reporting zone."""
         if not lifecycle.is_triage(actor(who)):
             raise Forbidden(
                 f"requires role {' or '.join(sorted(TRIAGE_ROLES))}", code="insufficient_role"
             )
         org = await session.get(Organization, who.organization_id)
-        zone_name = org.reporting_timezone if org is not None else "UTC"
+        return org.reporting_timezone if org is not None else "UTC"
+
+    async def _period(
+        self, session: AsyncSession, who: Principal, filters: ReportFilters
+    ) -> tuple[Period, str]:
+        """Check the caller (403) and the period (422); the period in the organization's
+        reporting zone, and the zone's name."""
+        zone_name = await self._zone(session, who)
         return period(filters.first_day, filters.last_day, load_zone(zone_name)), zone_name
 
     async def _groups(
