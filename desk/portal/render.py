@@ -57,6 +57,7 @@ def navigation(user: User | None) -> list[NavLink]:
             *links,
             NavLink("/at-risk", "At risk", "at-risk"),
             NavLink("/breached", "Breached", "breached"),
+            NavLink("/reports", "Reports", "reports"),
         ]
     if user.role == Role.ADMIN:
         links.append(NavLink("/admin", "Admin", "admin"))
