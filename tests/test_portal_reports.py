@@ -117,6 +117,10 @@ async def test_the_page_shows_the_known_figures(app, desk):
         "Total", "8", "1", "0", "0", "88.89 %", "30m", "2h 12m", "1h"
     ]  # fmt: skip
     assert found["compliance-accept"]["rows"][-1][:6] == ["Total", "1", "1", "1", "0", "50 %"]
+    # What the columns leave out is said under the tables.
+    assert "Acceptance, not in the figures above: 9 with no target in their SLA policy." in html
+    assert "First response, not in the figures above: 2 stopped before being met" in html
+    assert "Resolution, not in the figures above" not in html
     # The charts' numbers: compliance per week, breaches per priority.
     assert found["trend-table"]["rows"] == [
         ["Week", "Acceptance", "First response", "Resolution"],

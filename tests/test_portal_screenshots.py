@@ -258,6 +258,9 @@ async def test_screenshots(sessionmaker, settings, portal_url, people):
     await shot(manager, "manager-breached")
     await manager.goto("/notifications")
     await shot(manager, "manager-notifications")
+    await manager.goto("/reports")  # the last four weeks: today's breaches included
+    await expect(manager.locator("#breaches-table")).to_be_visible()
+    await shot(manager, "manager-reports", full=True)
 
     customer = await people.signed_in(who["customer"])
     await shot(customer, "customer-tickets")

@@ -57,6 +57,8 @@ class Figures:
     breached: int
     running: int
     paused: int
+    stopped: int
+    untracked: int
     compliance: str
     median: str
     p90: str
@@ -77,6 +79,8 @@ def figures(summary: MetricSummary) -> Figures:
         breached=summary.breached,
         running=summary.running,
         paused=summary.paused,
+        stopped=summary.stopped,
+        untracked=summary.untracked,
         compliance=_percent(summary.compliance_percent),
         median=_span(summary.median_seconds),
         p90=_span(summary.p90_seconds),
