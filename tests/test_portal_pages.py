@@ -44,7 +44,7 @@ async def page_as(app, user, path):
 
 
 STAFF_ONLY = ["/queue"]
-TRIAGE_ONLY = ["/inbox", "/at-risk", "/breached"]
+TRIAGE_ONLY = ["/inbox", "/at-risk", "/breached", "/reports"]
 ADMIN_ONLY = ["/admin"]
 
 

@@ -193,6 +193,9 @@ async def test_the_breaches_are_paged_with_the_filters_kept(app, desk, monkeypat
                 assert parse_qs(urlsplit(path).query)["priority"] == ["HIGH"]
     assert numbers == ["#2", "#3", "#3"]  # HIGH now: ticket 6 became URGENT, 9 is LOW
     assert "Previous page" in response.text
+    past_the_end = await page_as(app, desk.manager.user, f"{REPORTS}&priority=HIGH&page=9")
+    assert past_the_end.status_code == 200
+    assert "No more breached tickets." in past_the_end.text
 
 
 async def test_by_default_the_last_four_weeks_up_to_today(app, desk):
