@@ -8,14 +8,15 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from desk.errors import Forbidden
 from desk.portal import report_page
-from desk.reports.service import DEFAULT_WEEKS
+from desk.reports.service import DEFAULT_WEEKS, ReportService
 from tests.support.portal import portal_client, sign_in
 from tests.support.report_desk import Desk, build_desk, tenant
 from tests.support.tickets import Party
@@ -207,6 +208,32 @@ async def test_by_default_the_last_four_weeks_up_to_today(app, desk):
     assert f'name="to" type="date" value="{today.isoformat()}"' in response.text
     weeks = tables(response.text)["trend-table"]["rows"][1:]
     assert len(weeks) == DEFAULT_WEEKS
+
+
+async def test_the_default_weeks_are_read_in_the_reporting_time_zone(
+    client, sessionmaker, settings, world
+):
+    _org, (manager, admin, _agent, _agent2, customer) = await tenant(
+        sessionmaker, settings, world, "Default weeks"
+    )
+    reports = ReportService(sessionmaker)
+    sunday_evening = datetime(2026, 6, 7, 20, tzinfo=UTC)  # Monday 08:00 in Auckland
+    assert await reports.recent_weeks(manager.user, now=sunday_evening) == (
+        date(2026, 5, 11),
+        date(2026, 6, 7),
+    )
+    changed = await client.patch(
+        "/api/v1/admin/organization",
+        json={"reporting_timezone": "Pacific/Auckland"},
+        headers=admin.headers,
+    )
+    assert changed.status_code == 200, changed.text
+    assert await reports.recent_weeks(manager.user, now=sunday_evening) == (
+        date(2026, 5, 18),
+        date(2026, 6, 8),
+    )
+    with pytest.raises(Forbidden):
+        await reports.recent_weeks(customer.user)
 
 
 async def test_the_csv_link_downloads_the_same_report_with_the_session_cookie(app, desk, client):
