@@ -37,7 +37,15 @@ def main() -> None:
         # uvicorn's own supervisor: one socket, bound here, shared by the worker processes
         # (the kernel spreads connections), each restarted if it dies. Each process has
         # its own engine, Temporal client and live-event loop, all fed from the database.
-        uvicorn.run("api:app", workers=settings.api_processes, **options)
+        # A worker process must answer the supervisor's ping within the health-check
+        # timeout, start-up included (imports take seconds on a busy machine): uvicorn's
+        # 5 s default killed healthy ones still starting.
+        uvicorn.run(
+            "api:app",
+            workers=settings.api_processes,
+            timeout_worker_healthcheck=30,
+            **options,
+        )
     else:
         uvicorn.run(app, **options)
     exit_now(0)  # not a normal exit: see desk.procexit
