@@ -343,6 +343,8 @@ def test_desk_dev_restarts_a_killed_worker_and_a_killed_temporal_on_its_file(tmp
             ticket = http.get(f"{api}/api/v1/tickets/{before}", headers=manager).json()
             assert ticket["status"] == "ACCEPTED" and ticket["sla_started_at"], ticket
             assert workflow_status(env, before) == "RUNNING"
+            # Its search attributes, upserted by the restarted server, answer a query.
+            wait_until(lambda: listed_as_accepted(env, before), 60, "visibility")
             text = output.text
             print(
                 "after the Temporal kill, the worker "
@@ -366,6 +368,20 @@ def workflow_status(env: dict[str, str], ticket_id: str) -> str:
         return described.status.name
 
     return asyncio.run(describe())
+
+
+def listed_as_accepted(env: dict[str, str], ticket_id: str) -> bool:
+    """Whether Temporal's visibility lists the ticket's workflow as ACCEPTED."""
+
+    async def listed() -> bool:
+        client = await Client.connect(f"127.0.0.1:{env['DESK_TEMPORAL_PORT']}")
+        query = (
+            f'WorkflowId = "{ticket_workflow_id(ticket_id)}" '
+            'AND TicketStatus = "ACCEPTED" AND ExecutionStatus = "Running"'
+        )
+        return [w async for w in client.list_workflows(query)] != []
+
+    return asyncio.run(listed())
 
 
 def test_desk_dev_runs_two_workers_and_two_api_processes(tmp_path):
