@@ -302,6 +302,13 @@ def accepted_once_up(http: httpx.Client, api: str, manager: dict[str, str], tick
     wait_until(attempt, 120, f"ticket {ticket_id} accepted")
 
 
+def healthy(http: httpx.Client, api: str) -> bool:
+    try:
+        return http.get(f"{api}/healthz").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def stop_cleanly(process: subprocess.Popen[str], output: Output, started: set[int]) -> None:
     """SIGINT `desk dev`: it exits 0 and nothing it ever started is left running."""
     started |= descendants(process.pid)
@@ -402,6 +409,19 @@ def test_desk_dev_runs_two_workers_and_two_api_processes(tmp_path):
                 response = accept(http, api, manager, ticket_id)
             assert response.status_code == 200, response.text
             assert response.json()["status"] == "ACCEPTED"
-        stop_cleanly(process, output, descendants(process.pid))
+
+        # The API's own process SIGKILLed: its uvicorn workers, orphaned, would hold the
+        # port; they go with it, and the restarted API serves on the same port.
+        started, uvicorn_workers = descendants(process.pid), descendants(api_parent)
+        os.kill(api_parent, signal.SIGKILL)
+        output.wait_for(r"api exited with code -9; restarting in 0\.5 s", 30)
+        wait_until(lambda: len(pids(output, "api")) == 2, 30, "api restarted")
+        with httpx.Client(timeout=30) as http:
+            wait_until(lambda: healthy(http, api), 120, "the restarted API answers")
+            ticket_id = file_ticket(http, api, customer, "after the API was killed")
+            accepted_once_up(http, api, manager, ticket_id)
+        assert not [pid for pid in uvicorn_workers if running(pid)], "orphans left serving"
+        assert "api exited with code 3" not in output.text  # the port was free again
+        stop_cleanly(process, output, started | descendants(process.pid))
         for name in ("api", "worker-1", "worker-2", "temporal"):
             assert f"{name} stopped (exit 0)" in output.text, output.text
