@@ -414,13 +414,19 @@ def test_desk_dev_runs_two_workers_and_two_api_processes(tmp_path):
         # port; they go with it, and the restarted API serves on the same port.
         started, uvicorn_workers = descendants(process.pid), descendants(api_parent)
         os.kill(api_parent, signal.SIGKILL)
-        output.wait_for(r"api exited with code -9; restarting in 0\.5 s", 30)
-        wait_until(lambda: len(pids(output, "api")) == 2, 30, "api restarted")
-        with httpx.Client(timeout=30) as http:
-            wait_until(lambda: healthy(http, api), 120, "the restarted API answers")
-            ticket_id = file_ticket(http, api, customer, "after the API was killed")
-            accepted_once_up(http, api, manager, ticket_id)
-        assert not [pid for pid in uvicorn_workers if running(pid)], "orphans left serving"
+        try:
+            output.wait_for(r"api exited with code -9; restarting in 0\.5 s", 30)
+            wait_until(lambda: len(pids(output, "api")) == 2, 30, "api restarted")
+            with httpx.Client(timeout=30) as http:
+                wait_until(lambda: healthy(http, api), 120, "the restarted API answers")
+                ticket_id = file_ticket(http, api, customer, "after the API was killed")
+                accepted_once_up(http, api, manager, ticket_id)
+            orphans = [pid for pid in uvicorn_workers if running(pid)]
+            assert not orphans, "orphans left serving"
+        finally:  # no longer below `desk dev`: the fixture would not find them
+            for pid in uvicorn_workers:
+                if running(pid):
+                    os.kill(pid, signal.SIGKILL)
         assert "api exited with code 3" not in output.text  # the port was free again
         stop_cleanly(process, output, started | descendants(process.pid))
         for name in ("api", "worker-1", "worker-2", "temporal"):
