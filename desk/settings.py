@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_task_queue: str = "atum-desk"
+    # Set on the namespace by `desk temporal setup`: how long a closed workflow's history
+    # stays in Temporal's store (and its visibility); it bounds that store's growth.
+    temporal_retention_days: int = Field(30, ge=1, le=3650)
     # How long an HTTP request waits for its ticket change to be applied and projected
     # before answering 503 (the change is not lost: the workflow keeps retrying).
     update_timeout_seconds: float = Field(10.0, gt=0)
@@ -70,6 +73,10 @@ class Settings(BaseSettings):
     api_port: int = 8000
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
+    # How many worker processes `desk dev` runs, and how many API processes share the API
+    # port (the API entry point runs that many uvicorn workers, in `desk dev` and compose).
+    workers: int = Field(1, ge=1, le=32)
+    api_processes: int = Field(1, ge=1, le=32)
 
     # Observability: the API's /metrics, and the worker's own metrics endpoint.
     metrics_enabled: bool = True

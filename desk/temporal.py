@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
+from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
@@ -73,6 +77,28 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
         )
         log.info("created search attributes %s in namespace %s", missing, namespace)
     return missing
+
+
+async def ensure_retention(client: Client, namespace: str, days: int) -> bool:
+    """Set the namespace's retention of closed workflows to ``days`` unless it is that
+    already; True if it changed."""
+    wanted = timedelta(days=days)
+    described = await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace=namespace)
+    )
+    if described.config.workflow_execution_retention_ttl.ToTimedelta() == wanted:
+        return False
+    retention = Duration()
+    retention.FromTimedelta(wanted)
+    await client.workflow_service.update_namespace(
+        UpdateNamespaceRequest(
+            namespace=namespace,
+            # The server applies only the config fields that are set: the rest is kept.
+            config=NamespaceConfig(workflow_execution_retention_ttl=retention),
+        )
+    )
+    log.info("namespace %s: retention set to %s days", namespace, days)
+    return True
 
 
 async def connect(settings: Settings) -> Client:

@@ -15,11 +15,13 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 from sqlalchemy import func, select
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
@@ -220,14 +222,43 @@ async def test_temporal_setup_creates_missing_search_attributes_once(bare_tempor
     names = [key.name for key in SEARCH_ATTRIBUTES]
     assert await missing_search_attributes(client, "default") == names
 
+    assert await retention(client) == timedelta(days=1)  # the dev server's own default
+
     first = await desk("temporal", "setup", DESK_TEMPORAL_ADDRESS=address)
     assert first.exit_code == 0, first.output
-    assert first.stdout == f"created search attributes in namespace default: {', '.join(names)}\n"
+    assert first.stdout == (
+        f"created search attributes in namespace default: {', '.join(names)}\n"
+        "retention of closed workflows in namespace default: set to 30 days\n"
+    )
     assert await missing_search_attributes(client, "default") == []
+    assert await retention(client) == timedelta(days=30)
 
     second = await desk("temporal", "setup", DESK_TEMPORAL_ADDRESS=address)
     assert second.exit_code == 0, second.output
-    assert second.stdout == f"already present in namespace default: {', '.join(names)}\n"
+    assert second.stdout == (
+        f"already present in namespace default: {', '.join(names)}\n"
+        "retention of closed workflows in namespace default: already 30 days\n"
+    )
+
+    shorter = await desk(
+        "temporal", "setup", DESK_TEMPORAL_ADDRESS=address, DESK_TEMPORAL_RETENTION_DAYS="7"
+    )
+    assert shorter.exit_code == 0, shorter.output
+    assert shorter.stdout.endswith("namespace default: set to 7 days\n")
+    assert await retention(client) == timedelta(days=7)
+
+
+async def retention(client) -> timedelta:
+    """The namespace's retention of closed workflows, as the server describes it."""
+    described = await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace="default")
+    )
+    return described.config.workflow_execution_retention_ttl.ToTimedelta()
+
+
+async def test_temporal_setup_refuses_a_retention_of_zero_days():
+    result = await desk("temporal", "setup", DESK_TEMPORAL_RETENTION_DAYS="0")
+    assert_one_line_error(result, "temporal_retention_days")
 
 
 @pytest.mark.temporal
@@ -308,12 +339,49 @@ def test_stop_child_kills_what_ignores_sigint_after_the_grace():
 @pytest.mark.subprocess
 def test_a_child_that_dies_is_noticed():
     run = devrun.DevRun(Settings(_env_file=None), devrun.Console(stream=io.StringIO()))
-    dead = devrun.spawn("api", [sys.executable, "-c", "raise SystemExit(3)"], {}, run.console)
-    run.children.append(dead)
-    dead.process.wait()
+    run._start("api", [sys.executable, "-c", "raise SystemExit(3)"], {})
+    run.children[0].process.wait()
     with pytest.raises(devrun.DevError, match="api exited with code 3"):
         run.alive()
     assert run.stop() == [3]
+
+
+def _supervise_until(run: devrun.DevRun, done, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, run.console.stream.getvalue()
+        run.supervise()
+        time.sleep(0.05)
+
+
+@pytest.mark.subprocess
+def test_a_child_that_dies_after_start_is_restarted_with_a_doubling_backoff():
+    run = devrun.DevRun(Settings(_env_file=None), devrun.Console(stream=io.StringIO()))
+    # Exits 3 at once, every time: a crash loop.
+    run._start("worker", [sys.executable, "-c", "raise SystemExit(3)"], {})
+    entry = run.supervised[0]
+    _supervise_until(run, lambda: entry.restarts == 3)
+    text = run.console.stream.getvalue()
+    delays = re.findall(r"worker exited with code 3; restarting in (\S+) s", text)
+    assert delays[:3] == ["0.5", "1.0", "2.0"], text
+    assert text.count("started worker (pid") == 4
+
+    # A child that ran steadily before dying starts again from the shortest wait.
+    _supervise_until(run, lambda: entry.restart_at is not None)
+    entry.restart_at = None
+    entry.child = devrun.spawn("worker", [sys.executable, "-c", "pass"], {}, run.console)
+    entry.started_at = time.monotonic() - devrun.STEADY_S
+    entry.child.process.wait()
+    run.supervise()
+    assert run.console.stream.getvalue().endswith(
+        "worker exited with code 0; restarting in 0.5 s\n"
+    )
+
+    # A stop during the wait does not wait for it, and nothing is restarted.
+    stopping = time.monotonic()
+    assert run.stop() == []
+    assert time.monotonic() - stopping < 1
+    assert run.children == []
 
 
 # --- README ------------------------------------------------------------------------------

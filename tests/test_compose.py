@@ -177,6 +177,22 @@ def test_secrets_come_from_the_environment_and_are_required(service, name, value
     )
 
 
+# --- Scale -------------------------------------------------------------------------------------
+
+
+def test_the_number_of_workers_and_api_processes_comes_from_the_environment():
+    assert SERVICES[WORKER]["deploy"]["replicas"] == "${DESK_WORKERS:-1}"
+    assert env(API)["DESK_API_PROCESSES"] == "${DESK_API_PROCESSES:-1}"
+    # Replicas of the worker are interchangeable: nothing pins one container.
+    assert "container_name" not in SERVICES[WORKER]
+    assert not SERVICES[WORKER].get("ports")
+
+
+def test_setup_sets_the_namespace_retention_from_the_environment():
+    assert env(SETUP)["DESK_TEMPORAL_RETENTION_DAYS"] == "${DESK_TEMPORAL_RETENTION_DAYS:-30}"
+    assert Settings(_env_file=None).temporal_retention_days == 30  # the same default
+
+
 # --- Health, restarts, order ---------------------------------------------------------------
 
 

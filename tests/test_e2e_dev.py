@@ -8,6 +8,7 @@ suite only.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -15,12 +16,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.client import Client
 
+from desk.tickets.search_index import ticket_workflow_id
 from tests.support.ports import free_port
 
 pytestmark = [
@@ -122,10 +126,14 @@ def running(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.fixture
-def dev(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, dict[str, str]]]:
+@contextmanager
+def desk_dev(
+    tmp_path: Path, **extra_env: str
+) -> Iterator[tuple[subprocess.Popen[str], Output, dict[str, str]]]:
+    """`desk dev` running in ``tmp_path``; stopped (and whatever it left killed) on the way
+    out if the test did not stop it."""
     ports = {"api": free_port(), "temporal": free_port(), "ui": free_port()}
-    env = dev_env(tmp_path / "data", ports)
+    env = {**dev_env(tmp_path / "data", ports), **extra_env}
     process = subprocess.Popen(
         [*desk_command(), "dev"],
         cwd=tmp_path,
@@ -150,6 +158,12 @@ def dev(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, dict[st
                 if running(pid):
                     os.kill(pid, signal.SIGKILL)
         output.finish()
+
+
+@pytest.fixture
+def dev(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, dict[str, str]]]:
+    with desk_dev(tmp_path) as running_dev:
+        yield running_dev
 
 
 def test_desk_dev_serves_logs_in_and_stops_cleanly(dev, tmp_path):
@@ -226,3 +240,194 @@ def test_desk_dev_serves_logs_in_and_stops_cleanly(dev, tmp_path):
     assert "Traceback" not in text
     assert not [pid for pid in children if running(pid)], "children left running"
     print(f"desk dev: ready in {startup_s:.1f} s, stopped in {shutdown_s:.1f} s")
+
+
+# --- Supervision -----------------------------------------------------------------------------
+
+
+def demo_login(output: Output, role: str, http: httpx.Client, api: str) -> dict[str, str]:
+    """Bearer headers for the demo user of ``role`` whose login `desk dev` printed."""
+    login = output.wait_for(rf"^dev\s+\|\s+{role}\s+(\S+@\S+)\s+(\S+)$", 1)
+    response = http.post(
+        f"{api}/api/v1/auth/login", data={"username": login.group(1), "password": login.group(2)}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def pids(output: Output, name: str) -> list[int]:
+    """The pids `desk dev` printed for ``name``, in start order."""
+    return [int(pid) for pid in re.findall(rf"started {name} \(pid (\d+)\)", output.text)]
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        if result := condition():
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.3)
+
+
+def file_ticket(http: httpx.Client, api: str, customer: dict[str, str], subject: str) -> str:
+    response = http.post(
+        f"{api}/api/v1/tickets",
+        headers=customer,
+        json={
+            "subject": subject,
+            "description": "filed by the supervision test",
+            "priority": "HIGH",
+        },
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def accept(http: httpx.Client, api: str, manager: dict[str, str], ticket_id: str) -> httpx.Response:
+    return http.post(f"{api}/api/v1/internal/tickets/{ticket_id}/accept", headers=manager)
+
+
+def accepted_once_up(http: httpx.Client, api: str, manager: dict[str, str], ticket_id: str) -> None:
+    """Accept the ticket, trying again while a part is down (503, or no answer yet)."""
+
+    def attempt() -> bool:
+        try:
+            response = accept(http, api, manager, ticket_id)
+        except httpx.HTTPError:
+            return False
+        assert response.status_code in (200, 503), response.text
+        return response.status_code == 200
+
+    wait_until(attempt, 120, f"ticket {ticket_id} accepted")
+
+
+def healthy(http: httpx.Client, api: str) -> bool:
+    try:
+        return http.get(f"{api}/healthz").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def stop_cleanly(process: subprocess.Popen[str], output: Output, started: set[int]) -> None:
+    """SIGINT `desk dev`: it exits 0 and nothing it ever started is left running."""
+    started |= descendants(process.pid)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=STOP_TIMEOUT_S) == 0, output.text
+    output.finish()
+    assert "stopped cleanly" in output.text, output.text
+    assert "Traceback" not in output.text and "Fatal Python error" not in output.text
+    assert not [pid for pid in started if running(pid)], "children left running"
+
+
+def test_desk_dev_restarts_a_killed_worker_and_a_killed_temporal_on_its_file(tmp_path):
+    with desk_dev(tmp_path) as (process, output, env):
+        output.wait_for(r"Press Ctrl-C to stop\.", START_TIMEOUT_S)
+        api = f"http://127.0.0.1:{env['DESK_API_PORT']}"
+        started = descendants(process.pid)
+        with httpx.Client(timeout=30) as http:
+            customer = demo_login(output, "CUSTOMER", http, api)
+            manager = demo_login(output, "MANAGER", http, api)
+            before = file_ticket(http, api, customer, "filed before the kills")
+
+            # The worker, SIGKILLed: restarted after the first backoff, and it works tickets.
+            [worker] = pids(output, "worker")
+            os.kill(worker, signal.SIGKILL)
+            output.wait_for(r"worker exited with code -9; restarting in 0\.5 s", 30)
+            wait_until(lambda: len(pids(output, "worker")) == 2, 30, "worker restarted")
+            started |= descendants(process.pid)
+            after = file_ticket(http, api, customer, "filed after the worker was killed")
+            accepted_once_up(http, api, manager, after)
+
+            # Temporal, SIGKILLed with a ticket's workflow running: restarted on its file
+            # and ports, the ticket filed before is there and can still be worked.
+            [temporal] = pids(output, "temporal")
+            os.kill(temporal, signal.SIGKILL)
+            output.wait_for(r"temporal exited with code -9; restarting in 0\.5 s", 30)
+            wait_until(lambda: len(pids(output, "temporal")) == 2, 30, "temporal restarted")
+            started |= descendants(process.pid)
+            accepted_once_up(http, api, manager, before)
+            ticket = http.get(f"{api}/api/v1/tickets/{before}", headers=manager).json()
+            assert ticket["status"] == "ACCEPTED" and ticket["sla_started_at"], ticket
+            assert workflow_status(env, before) == "RUNNING"
+            # Its search attributes, upserted by the restarted server, answer a query.
+            wait_until(lambda: listed_as_accepted(env, before), 60, "visibility")
+            text = output.text
+            print(
+                "after the Temporal kill, the worker "
+                + (
+                    "was restarted"
+                    if "worker exited" in text.split("temporal exited")[1]
+                    else "reconnected by itself"
+                )
+            )
+        stop_cleanly(process, output, started)
+        assert pids(output, "api") and "api exited" not in output.text  # reconnected
+
+
+def workflow_status(env: dict[str, str], ticket_id: str) -> str:
+    """The ticket workflow's status as the restarted Temporal describes it."""
+
+    async def describe() -> str:
+        client = await Client.connect(f"127.0.0.1:{env['DESK_TEMPORAL_PORT']}")
+        described = await client.get_workflow_handle(ticket_workflow_id(ticket_id)).describe()
+        assert described.status is not None
+        return described.status.name
+
+    return asyncio.run(describe())
+
+
+def listed_as_accepted(env: dict[str, str], ticket_id: str) -> bool:
+    """Whether Temporal's visibility lists the ticket's workflow as ACCEPTED."""
+
+    async def listed() -> bool:
+        client = await Client.connect(f"127.0.0.1:{env['DESK_TEMPORAL_PORT']}")
+        query = (
+            f'WorkflowId = "{ticket_workflow_id(ticket_id)}" '
+            'AND TicketStatus = "ACCEPTED" AND ExecutionStatus = "Running"'
+        )
+        return [w async for w in client.list_workflows(query)] != []
+
+    return asyncio.run(listed())
+
+
+def test_desk_dev_runs_two_workers_and_two_api_processes(tmp_path):
+    with desk_dev(tmp_path, DESK_WORKERS="2", DESK_API_PROCESSES="2") as (process, output, env):
+        output.wait_for(r"Press Ctrl-C to stop\.", START_TIMEOUT_S)
+        api = f"http://127.0.0.1:{env['DESK_API_PORT']}"
+        assert len(pids(output, "worker-1")) == 1 and len(pids(output, "worker-2")) == 1
+        [api_parent] = pids(output, "api")
+        # uvicorn's two worker processes under the API's own process.
+        serving = wait_until(lambda: len(descendants(api_parent)) >= 2 or None, 60, "2 APIs")
+        assert serving
+        with httpx.Client(timeout=30) as http:
+            customer = demo_login(output, "CUSTOMER", http, api)
+            manager = demo_login(output, "MANAGER", http, api)
+        for n in range(4):  # a connection each: the kernel spreads them over both processes
+            with httpx.Client(timeout=30) as http:
+                ticket_id = file_ticket(http, api, customer, f"ticket {n} with two of each")
+                response = accept(http, api, manager, ticket_id)
+            assert response.status_code == 200, response.text
+            assert response.json()["status"] == "ACCEPTED"
+
+        # The API's own process SIGKILLed: its uvicorn workers, orphaned, would hold the
+        # port; they go with it, and the restarted API serves on the same port.
+        started, uvicorn_workers = descendants(process.pid), descendants(api_parent)
+        os.kill(api_parent, signal.SIGKILL)
+        try:
+            output.wait_for(r"api exited with code -9; restarting in 0\.5 s", 30)
+            wait_until(lambda: len(pids(output, "api")) == 2, 30, "api restarted")
+            with httpx.Client(timeout=30) as http:
+                wait_until(lambda: healthy(http, api), 120, "the restarted API answers")
+                ticket_id = file_ticket(http, api, customer, "after the API was killed")
+                accepted_once_up(http, api, manager, ticket_id)
+            orphans = [pid for pid in uvicorn_workers if running(pid)]
+            assert not orphans, "orphans left serving"
+        finally:  # no longer below `desk dev`: the fixture would not find them
+            for pid in uvicorn_workers:
+                if running(pid):
+                    os.kill(pid, signal.SIGKILL)
+        assert "api exited with code 3" not in output.text  # the port was free again
+        stop_cleanly(process, output, started | descendants(process.pid))
+        for name in ("api", "worker-1", "worker-2", "temporal"):
+            assert f"{name} stopped (exit 0)" in output.text, output.text
