@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     jwt_issuer: str = "atum-desk"
     jwt_audience: str = "atum-desk-api"
     access_token_minutes: int = Field(15, gt=0)
+    # How long an API process trusts a caller it looked up (desk/auth/callers.py): a user
+    # deactivated or demoted elsewhere is refused within this many seconds. 0: look up on
+    # every request.
+    principal_cache_seconds: float = Field(2.0, ge=0, le=60)
     refresh_token_days: int = Field(14, gt=0)
     # argon2id cost of a password hash (argon2-cffi's defaults: RFC 9106's low-memory
     # choice); raise it on stronger machines, existing hashes follow at the next sign-in.
