@@ -15,7 +15,7 @@ alternate baseline and lifecycle, and the tables give the median over rounds.
 A configuration is an engine (``pg`` or ``sqlite``) and options after colons:
 ``w2`` / ``a2`` two worker / API processes, ``no-sa-refresh`` the dev server started with
 ``system.forceSearchAttributesCacheRefreshOnRead=false``, ``create`` only creates (the
-baseline only starts), ``env=NAME=VALUE`` an environment variable for the workers (a
+baseline only starts), ``env=NAME=VALUE`` an environment variable for the workers and APIs (a
 lever's switch, e.g. ``env=DESK_WORKFLOW_SANDBOX=false``).
 """
 
@@ -59,7 +59,7 @@ class Config:
     workers: int = 1
     apis: int = 1
     dev_server_args: list[str] = field(default_factory=list)
-    worker_env: dict[str, str] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
     create_only: bool = False
 
     @classmethod
@@ -80,7 +80,7 @@ class Config:
                 config.create_only = True
             elif option.startswith("env="):
                 name, value = option[4:].split("=", 1)
-                config.worker_env[name] = value
+                config.extra_env[name] = value
             else:
                 raise SystemExit(f"unknown option {option!r} in {spec!r}")
         return config
@@ -191,7 +191,7 @@ async def measure(config: Config, tickets: int, rounds: int, profile: Path | Non
         workers=config.workers,
         apis=config.apis,
         dev_server_args=config.dev_server_args,
-        worker_env=config.worker_env,
+        extra_env=config.extra_env,
     )
     async with Stack(options) as stack:
         tenant = await stack.seed_tenant()

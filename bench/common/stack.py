@@ -90,7 +90,7 @@ class StackOptions:
     workers: int = 1
     apis: int = 1
     dev_server_args: list[str] = field(default_factory=list)  # e.g. --dynamic-config-value
-    worker_env: dict[str, str] = field(default_factory=dict)  # e.g. a lever's switch
+    extra_env: dict[str, str] = field(default_factory=dict)  # workers and APIs: a switch
 
 
 @dataclass
@@ -174,14 +174,16 @@ class Stack:
             self._spawn(
                 name,
                 [sys.executable, "-m", "worker"],
-                {"DESK_WORKER_METRICS_PORT": str(port), **opts.worker_env},
+                {"DESK_WORKER_METRICS_PORT": str(port), **opts.extra_env},
             )
             waits.append(self._wait_http(f"{metrics_url}/healthz", name))
         for index in range(opts.apis if opts.api else 0):
             name = "api" if index == 0 else f"api-{index + 1}"
             port = free_port()
             self.api_urls.append(f"http://127.0.0.1:{port}")
-            self._spawn(name, [sys.executable, "-m", "api"], {"DESK_API_PORT": str(port)})
+            self._spawn(
+                name, [sys.executable, "-m", "api"], {"DESK_API_PORT": str(port), **opts.extra_env}
+            )
             waits.append(self._wait_http(f"{self.api_urls[-1]}/readyz", name))
         self.api_url = self.api_urls[0] if self.api_urls else ""
         if opts.minimal_worker:
