@@ -252,7 +252,8 @@ async def measure(config: Config, tickets: int, rounds: int, profile: Path | Non
                 await asyncio.sleep(SETTLE_S)
                 used = meter.since(before)
                 stop_profilers(profilers)
-                return Phase(name, tickets, used, run)
+                # Per ticket that made it through: a failed one's CPU is counted, not it.
+                return Phase(name, run.n, used, run)
 
             ours: list[Phase] = []
             raw: list[Phase] = []
@@ -308,6 +309,7 @@ def report(results: list[Result], tickets: int, rounds: int) -> None:
                     median_ms(phases, "idle"),
                     statistics.median(p.run.rate for p in phases),
                     statistics.median(p.run.p50_ms for p in phases),
+                    sum(p.run.errors for p in phases),
                 ]
             )
     headers = [
@@ -318,6 +320,7 @@ def report(results: list[Result], tickets: int, rounds: int) -> None:
         "idle others ms",
         "tickets/s",
         "p50 ms (one ticket)",
+        "failed",
     ]
     print("CPU per ticket, by process kind (the baseline's 'worker' is its minimal worker)\n")
     print(table(headers, rows))
@@ -369,6 +372,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     configs = [Config.parse(spec) for spec in args.configs.split(",")]
+    # SIGTERM (or SIGINT, which a shell's background job ignores) stops the run the way
+    # Ctrl-C does: the stack's processes stopped, its database dropped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     results = []
     for config in configs:
         started = time.monotonic()
@@ -376,6 +382,8 @@ def main() -> None:
         profile = args.profile / config.spec if args.profile else None
         results.append(asyncio.run(measure(config, args.tickets, args.rounds, profile)))
         print(f"# {config.spec}: {time.monotonic() - started:.0f} s", flush=True)
+        if len(configs) > 1:  # a long run shows each configuration as it ends
+            report(results[-1:], args.tickets, args.rounds)
     report(results, args.tickets, args.rounds)
 
 
