@@ -151,6 +151,7 @@ class Result:
     temporal_bytes_per_baseline: float
     lost_backends: int
     load: str
+    history_events: dict[str, int]
 
 
 def start_profilers(stack: Stack, directory: Path | None, phase: str) -> list:
@@ -202,6 +203,7 @@ async def measure(config: Config, tickets: int, rounds: int, profile: Path | Non
         client = stack.client
         apis = [http_client(url, CONCURRENCY) for url in stack.api_urls]
         meter = CpuMeter(stack)
+        last_ids: dict[str, str] = {}  # one workflow of each kind, to count its events
         try:
 
             async def call(api, path: str, headers: dict, body: dict | None = None) -> dict:
@@ -213,6 +215,7 @@ async def measure(config: Config, tickets: int, rounds: int, profile: Path | Non
             async def lifecycle(index: int) -> None:
                 api = apis[index % len(apis)]  # tickets spread over the API processes
                 ticket = await call(api, "/api/v1/tickets", customer, BODY)
+                last_ids["lifecycle"] = f"ticket-{ticket['id']}"
                 if config.create_only:
                     return
                 base = f"/api/v1/internal/tickets/{ticket['id']}"
@@ -235,6 +238,7 @@ async def measure(config: Config, tickets: int, rounds: int, profile: Path | Non
                     id=f"raw-{uuid.uuid4()}",
                     task_queue=stack.minimal_task_queue,
                 )
+                last_ids["baseline"] = handle.id
                 if config.create_only:
                     return
                 for _ in range(4):
@@ -268,6 +272,10 @@ async def measure(config: Config, tickets: int, rounds: int, profile: Path | Non
                 ours.append(await phase("lifecycle", lifecycle))
                 db_growth.append((stack.database_bytes() - db_before) / tickets)
                 temporal_growth.append((stack.temporal_store_bytes() - size) / tickets)
+            events = {}
+            for kind, workflow_id in last_ids.items():  # what a history shard writes per ticket
+                history = await client.get_workflow_handle(workflow_id).fetch_history()
+                events[kind] = len(history.events)
         finally:
             for api in apis:
                 await api.aclose()
@@ -280,6 +288,7 @@ async def measure(config: Config, tickets: int, rounds: int, profile: Path | Non
         statistics.median(raw_growth),
         meter.lost_backends,
         load_average(),
+        events,
     )
 
 
@@ -338,6 +347,7 @@ def report(results: list[Result], tickets: int, rounds: int) -> None:
                 r.db_bytes_per_ticket,
                 r.temporal_bytes_per_ticket,
                 r.temporal_bytes_per_baseline,
+                f"{r.history_events.get('lifecycle')} / {r.history_events.get('baseline')}",
                 r.lost_backends,
                 r.load,
             ]
@@ -352,6 +362,7 @@ def report(results: list[Result], tickets: int, rounds: int) -> None:
                 "our DB bytes/ticket",
                 "Temporal store bytes/ticket",
                 "Temporal store bytes/baseline wf",
+                "history events: ticket / baseline wf",
                 "PG backends lost",
                 "load avg at end",
             ],
