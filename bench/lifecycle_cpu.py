@@ -33,6 +33,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import common.stack
 from common.minimal import MinimalWorkflow
 from common.stack import Stack, StackOptions, cpu_seconds, http_client, pids_matching
 from common.stats import Run, machine, ratio, run_load, table
@@ -386,6 +387,8 @@ def main() -> None:
     # SIGTERM (or SIGINT, which a shell's background job ignores) stops the run the way
     # Ctrl-C does: the stack's processes stopped, its database dropped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # Five Python processes importing at once on a busy machine can take minutes to start.
+    common.stack.START_TIMEOUT_S = max(common.stack.START_TIMEOUT_S, 300.0)
     results = []
     for config in configs:
         started = time.monotonic()
