@@ -239,21 +239,29 @@ def seed_demo_command() -> None:
 
 @temporal_app.command("setup")
 def temporal_setup() -> None:
-    """Create the custom search attributes on the Temporal server (idempotent).
+    """Create the custom search attributes on the Temporal server and set the namespace's
+    retention of closed workflows (DESK_TEMPORAL_RETENTION_DAYS); idempotent.
 
     Connects to DESK_TEMPORAL_ADDRESS, namespace DESK_TEMPORAL_NAMESPACE.
     """
-    from desk.temporal import SEARCH_ATTRIBUTES, connect, ensure_search_attributes
+    from desk.temporal import (
+        SEARCH_ATTRIBUTES,
+        connect,
+        ensure_retention,
+        ensure_search_attributes,
+    )
 
     settings = load_settings()
     address, namespace = settings.temporal_address, settings.temporal_namespace
+    days = settings.temporal_retention_days
 
-    async def setup() -> list[str]:
+    async def setup() -> tuple[list[str], bool]:
         client = await asyncio.wait_for(connect(settings), timeout=10)
-        return await ensure_search_attributes(client, namespace)
+        created = await ensure_search_attributes(client, namespace)
+        return created, await ensure_retention(client, namespace, days)
 
     try:
-        created = asyncio.run(setup())
+        created, retention_changed = asyncio.run(setup())
     except (TimeoutError, RuntimeError, OSError) as exc:
         fail(f"Temporal unreachable at {address}: {_first_line(exc)}")
     except RPCError as exc:
@@ -268,6 +276,8 @@ def temporal_setup() -> None:
         typer.echo(f"created search attributes in namespace {namespace}: {', '.join(created)}")
     if present:
         typer.echo(f"already present in namespace {namespace}: {', '.join(present)}")
+    verb = "now keeps" if retention_changed else "keeps"
+    typer.echo(f"namespace {namespace} {verb} closed workflows {days} days")
 
 
 # --- desk dev ----------------------------------------------------------------------------

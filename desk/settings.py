@@ -26,6 +26,8 @@ class Settings(BaseSettings):
 
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
+    # `desk temporal setup`: how long the namespace keeps a closed ticket's workflow.
+    temporal_retention_days: int = Field(7, ge=1, le=3650)
     temporal_task_queue: str = "atum-desk"
     # How long an HTTP request waits for its ticket change to be applied and projected
     # before answering 503 (the change is not lost: the workflow keeps retrying).

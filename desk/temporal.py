@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
@@ -73,6 +76,25 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
         )
         log.info("created search attributes %s in namespace %s", missing, namespace)
     return missing
+
+
+async def ensure_retention(client: Client, namespace: str, days: int) -> bool:
+    """Set the namespace's retention of closed workflows to ``days`` (idempotent); True if
+    it changed. A ticket's workflow completes when the ticket closes; the database keeps
+    the ticket, so Temporal's copy is only needed for a while (bench/RESULTS.md, the
+    capacity plan)."""
+    service = client.workflow_service
+    described = await service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+    wanted = Duration(seconds=days * 86_400)
+    if described.config.workflow_execution_retention_ttl == wanted:
+        return False
+    await service.update_namespace(
+        UpdateNamespaceRequest(
+            namespace=namespace, config=NamespaceConfig(workflow_execution_retention_ttl=wanted)
+        )
+    )
+    log.info("namespace %s keeps closed workflows %s days", namespace, days)
+    return True
 
 
 async def connect(settings: Settings) -> Client:

@@ -15,11 +15,13 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 from sqlalchemy import func, select
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
@@ -220,14 +222,38 @@ async def test_temporal_setup_creates_missing_search_attributes_once(bare_tempor
     names = [key.name for key in SEARCH_ATTRIBUTES]
     assert await missing_search_attributes(client, "default") == names
 
+    assert await retention(client) == timedelta(days=1)  # the dev server's own default
+
     first = await desk("temporal", "setup", DESK_TEMPORAL_ADDRESS=address)
     assert first.exit_code == 0, first.output
-    assert first.stdout == f"created search attributes in namespace default: {', '.join(names)}\n"
+    assert first.stdout == (
+        f"created search attributes in namespace default: {', '.join(names)}\n"
+        "namespace default now keeps closed workflows 7 days\n"
+    )
     assert await missing_search_attributes(client, "default") == []
+    assert await retention(client) == timedelta(days=7)
 
-    second = await desk("temporal", "setup", DESK_TEMPORAL_ADDRESS=address)
+    second = await desk(
+        "temporal", "setup", DESK_TEMPORAL_ADDRESS=address, DESK_TEMPORAL_RETENTION_DAYS="3"
+    )
     assert second.exit_code == 0, second.output
-    assert second.stdout == f"already present in namespace default: {', '.join(names)}\n"
+    assert second.stdout == (
+        f"already present in namespace default: {', '.join(names)}\n"
+        "namespace default now keeps closed workflows 3 days\n"
+    )
+    assert await retention(client) == timedelta(days=3)
+
+    third = await desk(
+        "temporal", "setup", DESK_TEMPORAL_ADDRESS=address, DESK_TEMPORAL_RETENTION_DAYS="3"
+    )
+    assert third.stdout.endswith("namespace default keeps closed workflows 3 days\n")
+
+
+async def retention(client) -> timedelta:
+    described = await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace="default")
+    )
+    return described.config.workflow_execution_retention_ttl.ToTimedelta()
 
 
 @pytest.mark.temporal
