@@ -14,6 +14,7 @@ from desk import metrics
 from desk.admin.organization_router import router as organization_router
 from desk.admin.router import router as admin_router
 from desk.attachments.router import router as attachments_router
+from desk.auth.callers import CallerCache
 from desk.auth.router import router as auth_router
 from desk.auth.security import configure_password_hashing
 from desk.db.engine import create_engine, create_sessionmaker
@@ -88,6 +89,7 @@ def create_app(
         generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
+    app.state.callers = CallerCache(settings.principal_cache_seconds)
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(

@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     temporal_task_queue: str = "atum-desk"
     # Set on the namespace by `desk temporal setup`: how long a closed workflow's history
     # stays in Temporal's store (and its visibility); it bounds that store's growth.
-    temporal_retention_days: int = Field(30, ge=1, le=3650)
+    temporal_retention_days: int = Field(7, ge=1, le=3650)
     # How long an HTTP request waits for its ticket change to be applied and projected
     # before answering 503 (the change is not lost: the workflow keeps retrying).
     update_timeout_seconds: float = Field(10.0, gt=0)
@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     jwt_issuer: str = "atum-desk"
     jwt_audience: str = "atum-desk-api"
     access_token_minutes: int = Field(15, gt=0)
+    # How long an API process trusts a caller it looked up (desk/auth/callers.py): a user
+    # deactivated or demoted elsewhere is refused within this many seconds. 0: look up on
+    # every request.
+    principal_cache_seconds: float = Field(2.0, ge=0, le=60)
     refresh_token_days: int = Field(14, gt=0)
     # argon2id cost of a password hash (argon2-cffi's defaults: RFC 9106's low-memory
     # choice); raise it on stronger machines, existing hashes follow at the next sign-in.

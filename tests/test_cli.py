@@ -228,24 +228,24 @@ async def test_temporal_setup_creates_missing_search_attributes_once(bare_tempor
     assert first.exit_code == 0, first.output
     assert first.stdout == (
         f"created search attributes in namespace default: {', '.join(names)}\n"
-        "retention of closed workflows in namespace default: set to 30 days\n"
+        "retention of closed workflows in namespace default: set to 7 days\n"
     )
     assert await missing_search_attributes(client, "default") == []
-    assert await retention(client) == timedelta(days=30)
+    assert await retention(client) == timedelta(days=7)
 
     second = await desk("temporal", "setup", DESK_TEMPORAL_ADDRESS=address)
     assert second.exit_code == 0, second.output
     assert second.stdout == (
         f"already present in namespace default: {', '.join(names)}\n"
-        "retention of closed workflows in namespace default: already 30 days\n"
+        "retention of closed workflows in namespace default: already 7 days\n"
     )
 
     shorter = await desk(
-        "temporal", "setup", DESK_TEMPORAL_ADDRESS=address, DESK_TEMPORAL_RETENTION_DAYS="7"
+        "temporal", "setup", DESK_TEMPORAL_ADDRESS=address, DESK_TEMPORAL_RETENTION_DAYS="3"
     )
     assert shorter.exit_code == 0, shorter.output
-    assert shorter.stdout.endswith("namespace default: set to 7 days\n")
-    assert await retention(client) == timedelta(days=7)
+    assert shorter.stdout.endswith("namespace default: set to 3 days\n")
+    assert await retention(client) == timedelta(days=3)
 
 
 async def retention(client) -> timedelta:

@@ -86,6 +86,11 @@ class StackOptions:
     # "postgresql" (a database of its own on postgres_url) or "sqlite" (a file in workdir).
     engine: str = "postgresql"
     pool_size: int = 10
+    # Scale-out on one machine: more worker / API processes (named worker-2, api-2, ...).
+    workers: int = 1
+    apis: int = 1
+    dev_server_args: list[str] = field(default_factory=list)  # e.g. --dynamic-config-value
+    extra_env: dict[str, str] = field(default_factory=dict)  # workers and APIs: a switch
 
 
 @dataclass
@@ -110,6 +115,7 @@ class Stack:
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.api_url = ""
+        self.api_urls: list[str] = []
         self.plain_url = ""
         self.worker_metrics_url = ""
         self._db_name = ""
@@ -156,23 +162,30 @@ class Stack:
                 str(self.temporal_db_file) if opts.temporal_db_on_disk else None
             ),
             dev_server_log_level="error",
+            dev_server_extra_args=list(opts.dev_server_args),
             ui=False,
         )
         waits = []
-        if opts.worker:
+        for index in range(opts.workers if opts.worker else 0):
+            name = "worker" if index == 0 else f"worker-{index + 1}"
             port = free_port()
-            self.worker_metrics_url = f"http://127.0.0.1:{port}"
+            metrics_url = f"http://127.0.0.1:{port}"
+            self.worker_metrics_url = self.worker_metrics_url or metrics_url
             self._spawn(
-                "worker",
+                name,
                 [sys.executable, "-m", "worker"],
-                {"DESK_WORKER_METRICS_PORT": str(port)},
+                {"DESK_WORKER_METRICS_PORT": str(port), **opts.extra_env},
             )
-            waits.append(self._wait_http(f"{self.worker_metrics_url}/healthz", "worker"))
-        if opts.api:
+            waits.append(self._wait_http(f"{metrics_url}/healthz", name))
+        for index in range(opts.apis if opts.api else 0):
+            name = "api" if index == 0 else f"api-{index + 1}"
             port = free_port()
-            self.api_url = f"http://127.0.0.1:{port}"
-            self._spawn("api", [sys.executable, "-m", "api"], {"DESK_API_PORT": str(port)})
-            waits.append(self._wait_http(f"{self.api_url}/readyz", "api"))
+            self.api_urls.append(f"http://127.0.0.1:{port}")
+            self._spawn(
+                name, [sys.executable, "-m", "api"], {"DESK_API_PORT": str(port), **opts.extra_env}
+            )
+            waits.append(self._wait_http(f"{self.api_urls[-1]}/readyz", name))
+        self.api_url = self.api_urls[0] if self.api_urls else ""
         if opts.minimal_worker:
             self._spawn(
                 "minimal-worker",
@@ -205,7 +218,14 @@ class Stack:
 
     async def _stop(self) -> None:
         # The API first, then the worker (as in production); each drains, then exits.
-        for name in ("api", "plain-app", "worker", "minimal-worker"):
+        order = ("api", "plain-app", "worker", "minimal-worker")
+        names = sorted(
+            self.processes,
+            key=lambda n: next(
+                (i for i, kind in enumerate(order) if n == kind or n.startswith(f"{kind}-")), 9
+            ),
+        )
+        for name in names:
             process = self.processes.pop(name, None)
             if process is None or process.poll() is not None:
                 continue
@@ -323,6 +343,29 @@ class Stack:
         usage["bench"] = cpu_seconds(os.getpid())
         return usage
 
+    def database_backend_pids(self) -> list[int]:
+        """The PostgreSQL backends connected to this stack's own database (not to others
+        sharing the server); none on SQLite."""
+        if not self._db_name:
+            return []
+        with psycopg.connect(_libpq(self.options.postgres_url), autocommit=True) as admin:
+            rows = admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self._db_name,)
+            ).fetchall()
+        return [pid for (pid,) in rows]
+
+    def database_bytes(self) -> int:
+        """Our database's size: pg_database_size, or the SQLite file's used pages."""
+        if self._db_name:
+            with psycopg.connect(_libpq(self.options.postgres_url), autocommit=True) as admin:
+                row = admin.execute("SELECT pg_database_size(%s)", (self._db_name,)).fetchone()
+            return int(row[0])
+        return sqlite_bytes(self.workdir / "desk.db")
+
+    def temporal_store_bytes(self) -> int:
+        """The dev server's SQLite store's used pages (``temporal_db_on_disk`` only)."""
+        return sqlite_bytes(self.temporal_db_file)
+
     # --- data ---------------------------------------------------------------------------------
 
     async def seed_tenant(self, name: str = "Bench Org") -> Tenant:
@@ -394,3 +437,15 @@ def pids_matching(*needles: str) -> list[int]:
         if all(needle in cmdline for needle in needles):
             found.append(int(entry.name))
     return found
+
+
+def sqlite_bytes(path: Path) -> int:
+    """Pages in use (page_count - freelist_count, times page_size) of a SQLite file, read
+    through SQLite so that pages still in the WAL count."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        free = db.execute("PRAGMA freelist_count").fetchone()[0]
+    return (pages - free) * page_size

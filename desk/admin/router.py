@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from desk.admin import service
 from desk.admin.schemas import (
@@ -75,7 +75,7 @@ async def list_users(
     "/users/{user_id}", name="update", responses=_SELF, tags=["users"], response_model=UserOut
 )
 async def update_user(
-    user_id: uuid.UUID, body: UserUpdate, caller: CurrentUser, session: SessionDep
+    request: Request, user_id: uuid.UUID, body: UserUpdate, caller: CurrentUser, session: SessionDep
 ) -> UserOut:
     """Change a user's name, role, password or active flag (`is_active: false` deactivates
     and ends their sessions). Admins cannot deactivate or demote themselves.
@@ -83,6 +83,7 @@ async def update_user(
     The role is checked after the tenant: another organization's id is 404 for anyone."""
     user = await service.update_user(session, caller, user_id, body)
     await session.commit()
+    request.app.state.callers.forget_user(user.id)  # other API processes: within its TTL
     return UserOut.model_validate(user)
 
 

@@ -11,6 +11,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from desk.auth.callers import CallerCache
 from desk.auth.models import User
 from desk.auth.principal import Principal
 from desk.auth.security import decode_access_token
@@ -48,10 +49,14 @@ async def get_current_user(
     claims = decode_access_token(settings, token)
     if claims is None:
         raise Unauthorized("invalid or expired token", code="invalid_token")
-    async with sessionmaker() as session:
-        user = await session.get(User, claims.user_id)
-    if user is None or not user.is_active or user.organization_id != claims.organization_id:
-        raise Unauthorized("invalid or expired token", code="invalid_token")
+    callers: CallerCache = request.app.state.callers
+    user = callers.get(token)
+    if user is None:
+        async with sessionmaker() as session:
+            user = await session.get(User, claims.user_id)
+        if user is None or not user.is_active or user.organization_id != claims.organization_id:
+            raise Unauthorized("invalid or expired token", code="invalid_token")
+        callers.put(token, user)
     bind_log_context(user_id=user.id)
     return user
 
