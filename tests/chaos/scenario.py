@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
 
 from desk.enums import Role
 from desk.settings import Settings
+from desk.sla.models import SlaFact
 from tests.chaos.invariants import Subject, Verdict, wait_for_quiet
 from tests.chaos.load import Apis, Cast, Journal, Load, LoadPlan, Sender, remember
 from tests.chaos.stack import Stack
@@ -53,6 +55,13 @@ class Run:
     faults: list[FaultRecord] = field(default_factory=list)
     verdict: Verdict | None = None
     load: Load | None = None
+
+    breach_offsets: list[float] = field(default_factory=list)  # s after the load began
+    alive: dict[str, bool] = field(default_factory=dict)  # each process, once quiet
+
+    def breached_after(self, offset: float) -> int:
+        """How many breaches were recorded at least ``offset`` s into the load."""
+        return sum(1 for at in self.breach_offsets if at >= offset)
 
     def summary(self) -> str:
         journal = self.load.journal
@@ -216,6 +225,19 @@ async def configure(url: str, admin: dict[str, str], receiver: Receiver) -> None
         assert hook.status_code == 201, hook.text
 
 
+async def breach_offsets(sessionmaker, organization_id, started: float) -> list[float]:
+    """When each breach of the organization was due, in seconds after ``started`` (a
+    monotonic instant), by the wall clock's offset from the monotonic one now."""
+    wall_minus_mono = time.time() - time.monotonic()
+    async with sessionmaker() as session:
+        breached = await session.scalars(
+            select(SlaFact.breached_at).where(
+                SlaFact.organization_id == organization_id, SlaFact.breached_at.is_not(None)
+            )
+        )
+        return [at.timestamp() - wall_minus_mono - started for at in breached]
+
+
 async def run_scenario(
     scenario: Scenario,
     *,
@@ -294,6 +316,8 @@ async def run_scenario(
                 receiver=receiver,
                 upload_dir=upload_root,
             )
+            run.breach_offsets = await breach_offsets(sessionmaker, org.id, started)
+            run.alive = {p.name: p.running for p in [*stack.worker_parts, *stack.api_parts]}
             run.verdict = await wait_for_quiet(
                 subject, since=last_recovery, timeout=QUIET_TIMEOUT_S
             )
