@@ -73,8 +73,10 @@ fuzz: $(STAMP) ## Fuzz the REST contract longer: every phase for every role, mor
 		$(MAKE) --no-print-directory test-sqlite test-postgres PYTEST_ARGS="tests/test_fuzz.py"
 
 chaos: $(STAMP) ## Chaos suite at full size: every part killed under load, one scenario per fault, both engines (~20 min)
-	@DESK_CHAOS=full $(MAKE) --no-print-directory test-sqlite test-postgres \
-		PYTEST_ARGS="-rP -p no:logging tests/chaos"
+	@report=$${TMPDIR:-/tmp}/desk-chaos-report.txt; rm -f $$report; \
+	DESK_CHAOS=full DESK_CHAOS_REPORT=$$report $(MAKE) --no-print-directory --keep-going test-sqlite \
+		test-postgres PYTEST_ARGS="-rA -p no:logging tests/chaos"; rc=$$?; \
+	echo "== chaos report ($$report)"; cat $$report; exit $$rc
 
 openapi: $(STAMP) ## Rewrite openapi.json, the committed REST contract, from the app
 	$(PY) -m desk.http.openapi openapi.json

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from desk.attachments.models import Attachment
@@ -71,7 +72,35 @@ async def wait_for_quiet(subject: Subject, *, since: float, timeout: float) -> V
             break
         await asyncio.sleep(1.0)
     safety = await check_safety(subject)
+    if liveness:
+        liveness += await diagnose(subject, liveness)
     return Verdict(safety=safety, liveness=liveness, quiet_after_s=quiet)
+
+
+async def diagnose(subject: Subject, found: list[str], limit: int = 3) -> list[str]:
+    """For a few tickets whose row and workflow disagree: the workflow's runs (visibility)
+    and what its current run's history holds, by event type."""
+    notes = []
+    ticket_ids = [line.split()[1].rstrip(":") for line in found if " != workflow " in line]
+    for ticket_id in ticket_ids[:limit]:
+        workflow_id = f"ticket-{ticket_id}"
+        try:
+            runs = [
+                (r.run_id[-8:], r.status.name if r.status else None)
+                async for r in subject.client.list_workflows(f"WorkflowId = '{workflow_id}'")
+            ]
+            handle = subject.client.get_workflow_handle(workflow_id)
+            events = Counter(
+                [
+                    EventType.Name(e.event_type).removeprefix("EVENT_TYPE_")
+                    async for e in handle.fetch_history_events()
+                ]
+            )
+        except Exception as exc:  # diagnostics only
+            notes.append(f"diagnose {workflow_id}: {exc}")
+            continue
+        notes.append(f"diagnose {workflow_id}: runs {runs}; history {dict(events)}")
+    return notes
 
 
 # --- Safety ------------------------------------------------------------------------------

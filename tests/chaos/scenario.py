@@ -63,6 +63,16 @@ class Run:
         """How many breaches were recorded at least ``offset`` s into the load."""
         return sum(1 for at in self.breach_offsets if at >= offset)
 
+    def report(self) -> None:
+        """Print the summary, and append it with the violations to ``DESK_CHAOS_REPORT``
+        (``make chaos`` prints that file at the end, xfailed scenarios included)."""
+        print(self.summary())
+        if path := os.environ.get("DESK_CHAOS_REPORT"):
+            with open(path, "a") as out:
+                out.write(self.summary() + "\n")
+                for line in self.verdict.violations[:20]:
+                    out.write(f"    {line}\n")
+
     def summary(self) -> str:
         journal = self.load.journal
         exchanges = journal.exchanges()
@@ -184,6 +194,7 @@ class Scenario:
     apis: int = 1
     workers: int = 1
     uploads: bool = False
+    marks: list = field(default_factory=list)  # pytest marks of its test (e.g. xfail)
 
 
 async def people(world: World, settings: Settings):

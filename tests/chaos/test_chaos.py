@@ -40,6 +40,16 @@ def _full(seed_offset: int, **changes) -> LoadPlan:
     return LoadPlan(**{**FULL_PLAN.__dict__, "seed": SEED + seed_offset, **changes})
 
 
+# Finding of the full-size runs (both engines), not fixed here: a workflow task that is
+# lost (its worker SIGKILLed, or timed out under load) after its projection local activity
+# committed leaves the row ahead of the workflow's durable history (row ACCEPTED v5 with
+# breach facts, workflow NEW v1 replayed from a history holding no update); the version
+# guard then refuses the re-decided writes. See the issue note.
+PROJECTION_AHEAD = pytest.mark.xfail(
+    reason="projection runs ahead of a lost workflow task (row v5, workflow v1)", strict=False
+)
+
+
 def _down(low: float, high: float):
     """A fault factory's down time, drawn from the scenario's seeded stream."""
     return lambda rng: rng.uniform(low, high)
@@ -55,11 +65,13 @@ FULL = [
         ],
         _full(1),
         workers=2,
+        marks=[PROJECTION_AHEAD],
     ),
     Scenario(
         "temporal-killed",
         [lambda rng: kill_temporal(_down(2, 5)(rng)), lambda rng: kill_temporal(_down(2, 5)(rng))],
         _full(2),
+        marks=[PROJECTION_AHEAD],
     ),
     Scenario("database-cut", [lambda rng: cut_database(20)], _full(3)),
     Scenario(
@@ -103,11 +115,11 @@ SLICE = [
 SCENARIOS = FULL if SIZE == "full" else SLICE
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+@pytest.mark.parametrize("scenario", [pytest.param(s, id=s.name, marks=s.marks) for s in SCENARIOS])
 async def test_nothing_lost_nothing_doubled(scenario, settings, world, sessionmaker, tmp_path):
     run = await run_scenario(
         scenario, settings=settings, world=world, sessionmaker=sessionmaker, workdir=tmp_path
     )
-    print(run.summary())
+    run.report()
     assert run.faults and all(f.recovered_at is not None for f in run.faults), run.faults
     assert not run.verdict.violations, "\n".join([run.summary(), *run.verdict.violations[:50]])

@@ -32,7 +32,7 @@ async def test_two_workers_two_apis_one_worker_killed(settings, world, sessionma
     run = await run_scenario(
         SCALE_OUT, settings=settings, world=world, sessionmaker=sessionmaker, workdir=tmp_path
     )
-    print(run.summary())
+    run.report()
     assert not run.verdict.violations, "\n".join([run.summary(), *run.verdict.violations[:50]])
     killed, survivor = run.stack.worker_parts
     assert run.alive == {killed.name: False, survivor.name: True, "api-1": True, "api-2": True}
