@@ -18,7 +18,7 @@ pytest = $(PY) -m pytest $(PYTEST_ARGS) $(1) || { rc=$$?; \
 FAST := -m "not temporal and not subprocess"
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast test-sqlite test-postgres fuzz openapi lint bench screenshots clean
+.PHONY: help run test test-fast test-sqlite test-postgres fuzz chaos openapi lint bench screenshots clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,6 +71,12 @@ fuzz: $(STAMP) ## Fuzz the REST contract longer: every phase for every role, mor
 	@DESK_FUZZ_EXAMPLES=$${DESK_FUZZ_EXAMPLES:-25} DESK_FUZZ_SEEDS=$${DESK_FUZZ_SEEDS:-1,2,3} \
 		DESK_FUZZ_COVERAGE_ROLES=$${DESK_FUZZ_COVERAGE_ROLES:-CUSTOMER,AGENT,MANAGER,ADMIN} \
 		$(MAKE) --no-print-directory test-sqlite test-postgres PYTEST_ARGS="tests/test_fuzz.py"
+
+chaos: $(STAMP) ## Chaos suite at full size: every part killed under load, one scenario per fault, both engines (~20 min)
+	@report=$${TMPDIR:-/tmp}/desk-chaos-report.txt; rm -f $$report; \
+	DESK_CHAOS=full DESK_CHAOS_REPORT=$$report $(MAKE) --no-print-directory --keep-going test-sqlite \
+		test-postgres PYTEST_ARGS="-rA -p no:logging tests/chaos"; rc=$$?; \
+	echo "== chaos report ($$report)"; cat $$report; exit $$rc
 
 openapi: $(STAMP) ## Rewrite openapi.json, the committed REST contract, from the app
 	$(PY) -m desk.http.openapi openapi.json

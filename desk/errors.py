@@ -106,6 +106,17 @@ class TooManyRequests(DeskError):
         self.headers["Retry-After"] = str(max(1, retry_after))
 
 
+class InsufficientStorage(DeskError):
+    """The server has no room left to store what was sent (disk full, quota reached)."""
+
+    status_code = 507
+    code = "insufficient_storage"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 60, **kwargs: Any):
+        super().__init__(detail, **kwargs)
+        self.headers["Retry-After"] = str(retry_after)
+
+
 class ServiceUnavailable(DeskError):
     """A dependency is unavailable; try again shortly."""
 

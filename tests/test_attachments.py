@@ -30,6 +30,7 @@ from desk.tickets.models import AuditLog, Comment, Ticket
 from tests.support.attachments import API, BOUNDARY, FORM_HEADERS, form_envelope, form_parts, upload
 from tests.support.ports import free_port
 from tests.support.tickets import make_ticket
+from tests.support.tmpfs import MountRefused, fill, tmpfs
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
 
@@ -659,3 +660,36 @@ async def test_200_mb_upload_streams_in_little_memory(desk, settings, tmp_path):
         f"server peak RSS grew by {growth / 2**20:.1f} MiB (baseline {baseline / 1024:.0f} MiB)"
     )
     assert growth < SERVER_MEMORY_HEADROOM
+
+
+# --- A full disk ----------------------------------------------------------------------
+
+
+async def test_a_full_disk_is_507_and_leaves_nothing(settings, desk, sessionmaker, tmp_path):
+    try:
+        store = tmpfs(tmp_path / "store", 1024 * 1024)
+        root = store.__enter__()
+    except MountRefused as exc:
+        pytest.skip(f"cannot mount a tmpfs to fill ({exc}); needs root or CAP_SYS_ADMIN")
+    try:
+        async with app_client(settings, upload_dir=root) as http:
+            filler = fill(root, leave=4096)
+            for streamed in (False, True):
+                response = await upload(
+                    http,
+                    desk.auth["customer"],
+                    desk.ticket.id,
+                    os.urandom(64_000),
+                    streamed=streamed,
+                )
+                assert response.status_code == 507, response.text
+                assert response.json()["code"] == "insufficient_storage"
+            assert [p for p in files_under(root) if p != filler] == []
+            assert await attachment_rows(sessionmaker, desk.ticket.id) == 0
+
+            filler.unlink()  # space again: the same upload goes through
+            response = await upload(http, desk.auth["customer"], desk.ticket.id, b"x" * 64_000)
+            assert response.status_code == 201, response.text
+            assert await attachment_rows(sessionmaker, desk.ticket.id) == 1
+    finally:
+        store.__exit__(None, None, None)

@@ -80,6 +80,10 @@ _FILE = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
         },
         413: {"description": "`file_too_large`: over `DESK_UPLOAD_MAX_BYTES`."},
         415: {"description": "`multipart_required`: not multipart/form-data."},
+        507: {
+            "description": "`insufficient_storage`: no room left to store the file (nothing "
+            "was kept); try again after `Retry-After`."
+        },
     },
 )
 async def upload_attachment(

@@ -6,6 +6,8 @@ rename that publishes them is atomic) and hashed as they are written.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import time
@@ -16,11 +18,16 @@ from pathlib import Path
 
 import anyio.to_thread
 
+from desk.errors import InsufficientStorage
+
 CHUNK_SIZE = 1024 * 1024
 TEMP_PREFIX = ".upload-"
 TEMP_SUFFIX = ".part"
 # A temp file untouched for this long belongs to no running upload any more.
 STALE_TEMP_SECONDS = 3600
+
+# What a full file system (or a quota) answers a write: the client's 507, not our 500.
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 _DIR_MODE = 0o750
 _FILE_MODE = 0o640
@@ -63,11 +70,12 @@ class AttachmentStorage:
     ) -> HashingWriter:
         """A new temp file for an upload (its directories are made as needed)."""
         directory = self.ticket_dir(organization_id, ticket_id)
-        directory.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-        return HashingWriter(
-            self.temp_path(organization_id, ticket_id, attachment_id),
-            self.path(organization_id, ticket_id, attachment_id),
-        )
+        with no_room_is_507():
+            directory.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+            return HashingWriter(
+                self.temp_path(organization_id, ticket_id, attachment_id),
+                self.path(organization_id, ticket_id, attachment_id),
+            )
 
     def walk(self, organization_id: uuid.UUID | None = None) -> Iterator[StoredFile]:
         """Every regular file in the store (or in one organization's part of it)."""
@@ -130,13 +138,14 @@ class HashingWriter:
 
     def _write_sync(self, chunks: list[memoryview | bytes]) -> None:
         assert self._fd is not None, "writer is closed"
-        for chunk in chunks:
-            self._hash.update(chunk)
-            view = memoryview(chunk)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-            self.size += len(chunk)
+        with no_room_is_507():
+            for chunk in chunks:
+                self._hash.update(chunk)
+                view = memoryview(chunk)
+                while view:
+                    written = os.write(self._fd, view)
+                    view = view[written:]
+                self.size += len(chunk)
 
     async def finish(self) -> None:
         """Flush the bytes to stable storage and close the temp file."""
@@ -146,7 +155,8 @@ class HashingWriter:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             try:
-                os.fsync(fd)
+                with no_room_is_507():  # a delayed allocation can fail only here
+                    os.fsync(fd)
             finally:
                 os.close(fd)
 
@@ -164,6 +174,19 @@ class HashingWriter:
             os.close(fd)
         for path in (self.temp_path, self.final_path):
             path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def no_room_is_507() -> Iterator[None]:
+    """Turn "no space left" (or "quota exceeded") into the client's 507."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _NO_ROOM:
+            raise
+        raise InsufficientStorage(
+            "no room left to store the file; try again later", code="insufficient_storage"
+        ) from None
 
 
 def hash_file(path: Path) -> tuple[int, str]:
