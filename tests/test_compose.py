@@ -189,8 +189,10 @@ def test_the_number_of_workers_and_api_processes_comes_from_the_environment():
 
 
 def test_setup_sets_the_namespace_retention_from_the_environment():
-    assert env(SETUP)["DESK_TEMPORAL_RETENTION_DAYS"] == "${DESK_TEMPORAL_RETENTION_DAYS:-7}"
-    assert Settings(_env_file=None).temporal_retention_days == 30  # the same default
+    default = Settings(_env_file=None).temporal_retention_days  # compose uses the same
+    assert env(SETUP)["DESK_TEMPORAL_RETENTION_DAYS"] == (
+        f"${{DESK_TEMPORAL_RETENTION_DAYS:-{default}}}"
+    )
 
 
 # --- Health, restarts, order ---------------------------------------------------------------
