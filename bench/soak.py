@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
+import signal
 import time
 import uuid
 from collections import Counter
@@ -45,6 +47,8 @@ from desk.tickets.models import Ticket
 TICKETS = "/api/v1/tickets"
 INTERNAL = "/api/v1/internal/tickets"
 COMMENTS = "/api/v1/comments/ticket"
+RESENDS = 3
+RESEND_AFTER_S = 2.0
 
 
 # --- what the load saw ------------------------------------------------------------------
@@ -94,17 +98,27 @@ class Load:
         self.breach_tickets: list[str] = []
 
     async def call(self, role: Role, path: str, body: dict | None = None) -> dict | None:
-        started = time.monotonic()
-        try:
-            response = await self.api.post(path, json=body, headers=self.h[role])
-        except httpx.HTTPError as exc:
-            self.requests.record(started, 0, repr(exc))
-            return None
-        ok = response.is_success
-        self.requests.record(
-            started, response.status_code, "" if ok else f"{path} {response.text[:200]}"
-        )
-        return response.json() if ok else None
+        """POST as a client should: with an Idempotency-Key, resent with it after a 503
+        (the answer to slowness or a part down). Every answer is recorded."""
+        headers = {**self.h[role], "Idempotency-Key": uuid.uuid4().hex}
+        for _ in range(RESENDS + 1):
+            started = time.monotonic()
+            try:
+                response = await self.api.post(path, json=body, headers=headers)
+            except httpx.HTTPError as exc:
+                self.requests.record(started, 0, repr(exc))
+                await asyncio.sleep(RESEND_AFTER_S)
+                continue
+            ok = response.is_success
+            self.requests.record(
+                started, response.status_code, "" if ok else f"{path} {response.text[:200]}"
+            )
+            if ok:
+                return response.json()
+            if response.status_code != 503:
+                return None
+            await asyncio.sleep(RESEND_AFTER_S)
+        return None
 
     async def pause(self, low: float = 0.2, high: float = 1.5) -> None:
         await asyncio.sleep(self.random.uniform(low, high))
@@ -370,7 +384,10 @@ async def soak(args: argparse.Namespace) -> None:
             next_sample = started + args.interval
             window_start = started
             index = 0
-            while time.monotonic() < end:
+            stop = asyncio.Event()  # SIGTERM or SIGINT: end the load early, still report
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+            while time.monotonic() < end and not stop.is_set():
                 now = time.monotonic()
                 if now >= next_sample:
                     row = await sample(stack, load, len(samples) + 1, window_start, now)
@@ -394,7 +411,8 @@ async def soak(args: argparse.Namespace) -> None:
                     task.add_done_callback(stories.discard)
                     index += 1
                     continue
-                await asyncio.sleep(min(due, next_sample, end) - now)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), min(due, next_sample, end) - now)
             print(f"soak: load stopped; draining {len(stories)} stories", flush=True)
             if stories:
                 await asyncio.wait(stories, timeout=args.target + 120)
