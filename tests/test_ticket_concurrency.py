@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from desk.app import create_app
 from desk.enums import Priority, Role, TicketStatus
+from desk.tickets.gateway import _PerKeyLimit
 from desk.tickets.models import AuditLog, Comment, Ticket
 from tests.support.tickets import COMMENTS, INTERNAL, Party, create, make_party, make_tenant
 
@@ -280,3 +281,28 @@ async def test_fifty_conflicting_requests_on_one_ticket(api, sessionmaker, setti
     changed = sum(bool(r.lines) for r in requests)
     # The burst conflicts for real: some requests lost, and most kinds won at least once.
     assert answered < REQUESTS and changed >= 10, (answered, changed)
+
+
+# --- the gateway's queue per ticket, on its own ----------------------------------------------
+
+
+async def test_per_ticket_limit_queues_beyond_the_limit_and_forgets_idle_tickets():
+    limit = _PerKeyLimit(2)
+    running: dict[str, int] = {"a": 0, "b": 0}
+    most: dict[str, int] = {"a": 0, "b": 0}
+
+    async def hold(key: str) -> None:
+        async with limit.hold(key):
+            running[key] += 1
+            most[key] = max(most[key], running[key])
+            await asyncio.sleep(0.01)
+            running[key] -= 1
+
+    await asyncio.gather(*(hold(key) for key in "ab" * 6))
+    assert most == {"a": 2, "b": 2}
+    assert len(limit) == 0  # no entry kept per ticket once idle
+
+    with pytest.raises(RuntimeError):
+        async with limit.hold("a"):
+            raise RuntimeError("the update failed")
+    assert len(limit) == 0
