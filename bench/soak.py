@@ -1,7 +1,7 @@
 """The soak: the mixed load at a steady rate for a long time, watching every process for
 leaks (resident memory and open file descriptors growing minute after minute).
 
-    .venv/bin/python bench/soak.py [--minutes 30] [--rate 2] [--engine postgresql|sqlite]
+    .venv/bin/python bench/soak.py [--minutes 30] [--rate 0.5] [--engine postgresql|sqlite]
 
 The stack is real and started here (a database of its own, the Temporal dev server with its
 state in a file, the worker and the API as subprocesses). ``--rate`` tickets a second are
@@ -471,7 +471,7 @@ async def soak(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=30.0)
-    parser.add_argument("--rate", type=float, default=2.0, help="tickets filed per second")
+    parser.add_argument("--rate", type=float, default=0.5, help="tickets filed per second")
     parser.add_argument("--interval", type=float, default=60.0, help="seconds between rows")
     parser.add_argument("--engine", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--breach-every", type=int, default=5)
