@@ -34,6 +34,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import common.stack
 import httpx
 from common.stack import Stack, StackOptions, http_client, pids_matching
 from common.stats import machine, percentile, table
@@ -362,6 +363,9 @@ async def set_breach_target(stack: Stack, org_id: uuid.UUID, seconds: float) -> 
 
 
 async def soak(args: argparse.Namespace) -> None:
+    # A niced stack on a busy shared machine can take minutes to come up; the soak is
+    # about what happens after.
+    common.stack.START_TIMEOUT_S = 300.0
     options = StackOptions(engine=args.engine, temporal_db_on_disk=True)
     async with Stack(options) as stack:
         tenant = await stack.seed_tenant("Soak Org")
