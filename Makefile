@@ -18,7 +18,7 @@ pytest = $(PY) -m pytest $(PYTEST_ARGS) $(1) || { rc=$$?; \
 FAST := -m "not temporal and not subprocess"
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast test-sqlite test-postgres fuzz chaos openapi lint bench screenshots clean
+.PHONY: help run test test-fast test-sqlite test-postgres fuzz chaos openapi lint bench soak screenshots clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -85,11 +85,14 @@ lint: $(STAMP) ## ruff check + ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-bench: $(STAMP) ## Run every benchmark in bench/ (each prints its figures)
+bench: $(STAMP) ## Run every benchmark in bench/ (each prints its figures; the soak has its own target)
 	@set -e; found=0; for script in bench/*.py; do \
-		[ -e "$$script" ] || continue; found=1; \
+		[ -e "$$script" ] || continue; [ "$$script" != bench/soak.py ] || continue; found=1; \
 		echo "== $$script =="; $(PY) "$$script"; \
 	done; [ $$found = 1 ] || echo "no benchmarks in bench/ yet"
+
+soak: $(STAMP) ## The mixed load for 30 minutes on PostgreSQL, RSS and fds of every part each minute (SOAK_ARGS="--minutes 5 --engine sqlite")
+	nice -n 10 $(PY) bench/soak.py $(SOAK_ARGS)
 
 screenshots: $(STAMP) $(CHROMIUM) ## Write a PNG of each main portal page to docs/screenshots/
 	@DESK_TEST_DB=sqlite DESK_SCREENSHOTS=docs/screenshots $(call pytest,-q tests/test_portal_screenshots.py)

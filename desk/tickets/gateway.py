@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import uuid
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -57,6 +59,52 @@ from workflows.ticket import (
 log = logging.getLogger("desk.tickets")
 
 T = TypeVar("T")
+
+# Temporal admits at most 10 updates in flight on one workflow (the server's
+# history.maxInFlightUpdates); past that it answers RESOURCE_EXHAUSTED, and under a burst it
+# also aborts admitted updates (UNAVAILABLE, "update was aborted") when it drops a workflow
+# task. Both are transient and the update id makes a resend safe, so this process keeps a
+# few updates in flight per ticket, queues the rest, and resends on those two answers until
+# the update deadline. Several API processes can still exceed the server's cap together:
+# the resend covers that.
+UPDATES_IN_FLIGHT_PER_TICKET = 8
+RESEND_FIRST_DELAY_S = 0.05
+RESEND_MAX_DELAY_S = 1.0
+
+
+def _transient(exc: BaseException) -> bool:
+    """A refusal that a resend of the same update may get past."""
+    if not isinstance(exc, RPCError):
+        return False
+    if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED:
+        return True
+    return exc.status == RPCStatusCode.UNAVAILABLE and "update was aborted" in exc.message
+
+
+class _PerKeyLimit:
+    """At most ``limit`` holders per key; a key's semaphore lives while someone holds or
+    waits for it (so a process that touches many tickets keeps no entry per ticket)."""
+
+    def __init__(self, limit: int):
+        self._limit = limit
+        self._slots: dict[str, tuple[asyncio.Semaphore, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        semaphore, users = self._slots.get(key) or (asyncio.Semaphore(self._limit), 0)
+        self._slots[key] = (semaphore, users + 1)
+        try:
+            async with semaphore:
+                yield
+        finally:
+            semaphore, users = self._slots[key]
+            if users == 1:
+                del self._slots[key]
+            else:
+                self._slots[key] = (semaphore, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._slots)
 
 
 class WorkflowGone(TicketClosed):
@@ -110,6 +158,7 @@ class TicketGateway:
         self._temporal = temporal
         self._timeout = settings.update_timeout_seconds
         self._task_queue = settings.temporal_task_queue
+        self._in_flight = _PerKeyLimit(UPDATES_IN_FLIGHT_PER_TICKET)
 
     async def _bounded(self, call: Awaitable[T]) -> T:
         try:
@@ -188,17 +237,33 @@ class TicketGateway:
     async def _update(
         self, ticket_id: uuid.UUID, update: Any, request: Any, update_id: str | None
     ) -> TicketState:
-        """Send one update and wait for its answer: the ticket once projected."""
+        """Send one update and wait for its answer: the ticket once projected. Queued
+        behind this process's other updates of the ticket, resent while Temporal refuses
+        it for a transient reason (same update id: applied at most once)."""
         client = await self._temporal.get()
-        handle = client.get_workflow_handle(ticket_workflow_id(ticket_id))
-        return await self._bounded(
-            handle.execute_update(
-                update,
-                request,
-                id=update_id or str(uuid.uuid4()),
-                rpc_timeout=timedelta(seconds=self._timeout),
-            )
-        )
+        workflow_id = ticket_workflow_id(ticket_id)
+        handle = client.get_workflow_handle(workflow_id)
+        update_id = update_id or str(uuid.uuid4())
+
+        async def send() -> TicketState:
+            delay = RESEND_FIRST_DELAY_S
+            async with self._in_flight.hold(workflow_id):
+                while True:
+                    try:
+                        return await handle.execute_update(
+                            update,
+                            request,
+                            id=update_id,
+                            rpc_timeout=timedelta(seconds=self._timeout),
+                        )
+                    except RPCError as exc:
+                        if not _transient(exc):
+                            raise
+                        log.info("ticket update %s resent: %s", update_id, exc.message)
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311
+                    delay = min(delay * 2, RESEND_MAX_DELAY_S)
+
+        return await self._bounded(send())
 
     async def sla_clock(self, ticket_id: uuid.UUID, now: datetime) -> ClockReport | None:
         """The live SLA clock from the ticket's workflow; None once the workflow is gone
