@@ -80,6 +80,8 @@ class StackOptions:
     # Keep the dev server's state in a file (``Stack.temporal_db_file``, to measure its
     # size); in memory otherwise.
     temporal_db_on_disk: bool = False
+    # More arguments of `temporal server start-dev` (e.g. `desk dev`'s SQLite pragmas).
+    temporal_args: tuple[str, ...] = ()
     postgres_url: str = field(
         default_factory=lambda: os.environ.get("DESK_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     )
@@ -156,6 +158,7 @@ class Stack:
                 str(self.temporal_db_file) if opts.temporal_db_on_disk else None
             ),
             dev_server_log_level="error",
+            dev_server_extra_args=list(opts.temporal_args),
             ui=False,
         )
         waits = []
@@ -204,8 +207,10 @@ class Stack:
         await asyncio.gather(*waits)
 
     async def _stop(self) -> None:
-        # The API first, then the worker (as in production); each drains, then exits.
-        for name in ("api", "plain-app", "worker", "minimal-worker"):
+        # The API first, then the worker (as in production); each drains, then exits. Any
+        # other process a benchmark spawned (``_spawn``) last.
+        order = ("api", "plain-app", "worker", "minimal-worker")
+        for name in (*order, *(n for n in list(self.processes) if n not in order)):
             process = self.processes.pop(name, None)
             if process is None or process.poll() is not None:
                 continue
