@@ -62,7 +62,6 @@ from workflows.ticket import TicketWorkflow
 
 CONCURRENCY = 20
 FIRST_RESPONSE_S = 5.0  # the storm's target after the calendar opens
-SETTLE_S = 120.0  # how long after the due instant the bench waits for the last notice
 
 
 def load() -> str:
@@ -79,10 +78,11 @@ def spread(values: list[float]) -> list[object]:
 # --- seeding ------------------------------------------------------------------------------
 
 
-async def seed_open(stack: Stack, tenant: Tenant, count: int) -> float:
-    """``count`` accepted HIGH tickets, rows bulk-inserted and workflows started with their
-    state (an SLA timer armed hours ahead). Returns the seconds it took, up to the worker
-    having run every first workflow task."""
+async def seed_open(stack: Stack, tenant: Tenant, count: int, workflows: bool = True) -> float:
+    """``count`` accepted HIGH tickets, rows bulk-inserted and (unless ``workflows`` is
+    false: rows only, as bench/portal.py seeds) workflows started with their state (an SLA
+    timer armed hours ahead). Returns the seconds it took, up to the worker having run
+    every first workflow task."""
     if count == 0:
         return 0.0
     started = time.monotonic()
@@ -125,6 +125,8 @@ async def seed_open(stack: Stack, tenant: Tenant, count: int) -> float:
         for chunk in range(0, len(rows), 1000):
             await session.execute(insert(Ticket), rows[chunk : chunk + 1000])
         await session.commit()
+    if not workflows:
+        return time.monotonic() - started
 
     client = stack.client
 
@@ -199,26 +201,32 @@ async def storm_policy(stack: Stack, tenant: Tenant, opens_at: datetime) -> None
 
 
 async def scrape(stack: Stack) -> dict[str, float]:
-    """The worker's SDK histograms' sums and counts (seconds, tasks)."""
+    """The worker's SDK metrics: histograms' sums and counts, and counters."""
     async with httpx.AsyncClient(timeout=10) as http:
         text = (await http.get(f"{stack.worker_metrics_url}/metrics")).text
     found: dict[str, float] = {}
     for line in text.splitlines():
-        match = re.match(r"^(temporal_[a-z_]+?)_(sum|count)(\{[^}]*\})? ([0-9.e+-]+)$", line)
-        if match:
-            key = f"{match[1]}_{match[2]}"
+        match = re.match(
+            r"^(temporal_[a-z_]+?)(_sum|_count|_total)?(\{[^}]*\})? ([0-9.e+-]+)$", line
+        )
+        if match and match[2]:
+            key = f"{match[1]}{match[2]}"
             found[key] = found.get(key, 0.0) + float(match[4])
     return found
 
 
 def sdk_profile(before: dict[str, float], after: dict[str, float]) -> list[list[object]]:
-    rows = []
-    for name in sorted({k[: -len("_count")] for k in after if k.endswith("_count")}):
+    """Per SDK histogram: tasks and mean milliseconds; per counter: its increase."""
+    rows: list[list[object]] = []
+    for name in sorted({k.removesuffix("_count") for k in after if k.endswith("_count")}):
         count = after.get(f"{name}_count", 0) - before.get(f"{name}_count", 0)
         total = after.get(f"{name}_sum", 0) - before.get(f"{name}_sum", 0)
         if count > 0 and "latency" in name:
             # The SDK exports milliseconds for these histograms.
             rows.append([name.removeprefix("temporal_"), int(count), total / count])
+    for name in sorted(k for k in after if k.endswith("_total")):
+        if (increase := after[name] - before.get(name, 0)) > 0:
+            rows.append([name.removeprefix("temporal_"), int(increase), ""])
     return rows
 
 
@@ -238,7 +246,12 @@ def stop_profile(spy: subprocess.Popen[bytes] | None) -> None:
 
 
 async def desk_storm(
-    stack: Stack, tenant: Tenant, count: int, lead_s: float, profile: str | None = None
+    stack: Stack,
+    tenant: Tenant,
+    count: int,
+    lead_s: float,
+    settle_s: float,
+    profile: str | None = None,
 ) -> dict:
     """``count`` URGENT tickets created, then accepted while their calendar is closed;
     all breach together ``FIRST_RESPONSE_S`` after it opens."""
@@ -276,7 +289,7 @@ async def desk_storm(
     before = await scrape(stack)
     cpu_before = stack.cpu()
     spy = start_profile(stack, profile)
-    rows = await wait_notified(stack, storm_ids, due)
+    rows = await wait_notified(stack, storm_ids, due, settle_s)
     cpu_after = stack.cpu()
     stop_profile(spy)
     after = await scrape(stack)
@@ -322,10 +335,12 @@ async def desk_storm(
     }
 
 
-async def wait_notified(stack: Stack, ids: list[uuid.UUID], due: datetime) -> list[tuple]:
+async def wait_notified(
+    stack: Stack, ids: list[uuid.UUID], due: datetime, settle_s: float
+) -> list[tuple]:
     """Per ticket: when its breach's workflow task began (``updated_at``: ``workflow.now()``
     of the breach) and when its in-app notices were written; polled until every ticket has
-    them or ``SETTLE_S`` after the due instant."""
+    them or ``settle_s`` after the due instant."""
 
     async def read() -> list[tuple]:
         async with stack.sessionmaker() as session:
@@ -340,7 +355,7 @@ async def wait_notified(stack: Stack, ids: list[uuid.UUID], due: datetime) -> li
                 )
             ).all()
 
-    deadline = due + timedelta(seconds=SETTLE_S)
+    deadline = due + timedelta(seconds=settle_s)
     await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
     rows = await read()
     while len(rows) < len(ids) and datetime.now(UTC) < deadline:
@@ -349,8 +364,11 @@ async def wait_notified(stack: Stack, ids: list[uuid.UUID], due: datetime) -> li
     return rows
 
 
-async def baseline_storm(stack: Stack, count: int, lead_s: float) -> list[float]:
-    """``count`` TimerWorkflows firing at one instant; each one's lateness (seconds)."""
+async def baseline_storm(
+    stack: Stack, count: int, lead_s: float
+) -> tuple[list[float], dict[str, float]]:
+    """``count`` TimerWorkflows firing at one instant: each one's lateness (seconds), and
+    the CPU seconds of each process from the instant to the last result."""
     fire_at = datetime.now(UTC) + timedelta(seconds=lead_s)
     handles: list[WorkflowHandle] = []
     queue = f"{stack.minimal_task_queue}-timers"
@@ -375,8 +393,12 @@ async def baseline_storm(stack: Stack, count: int, lead_s: float) -> list[float]
     async def result(i: int) -> None:
         stamps.append(await handles[i].result())
 
+    await asyncio.sleep(max(0.0, left - 0.5))
+    cpu_before = stack.cpu()
     await run_load("baseline results", result, count=len(handles), concurrency=50)
-    return [s - fire_at.timestamp() for s in stamps]
+    cpu_after = stack.cpu()
+    cpu = {k: cpu_after[k] - cpu_before.get(k, 0) for k in cpu_after}
+    return [s - fire_at.timestamp() for s in stamps], cpu
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -407,9 +429,11 @@ async def measure(args: argparse.Namespace) -> bool:
         )
         await stack._wait_log("timer-worker", "timer worker polling")
         tenant = await stack.seed_tenant()
-        seeded_s = await seed_open(stack, tenant, args.open)
+        seeded_s = await seed_open(stack, tenant, args.open, not args.open_rows_only)
         load_before = load()
-        baseline = await baseline_storm(stack, args.tickets, max(20.0, args.tickets / 40))
+        baseline, baseline_cpu = await baseline_storm(
+            stack, args.tickets, max(20.0, args.tickets / 40)
+        )
         load_baseline = load()
         if args.baseline_only:
             print(
@@ -420,7 +444,7 @@ async def measure(args: argparse.Namespace) -> bool:
             )
             print(f"load average {load_before} before, {load_baseline} after")
             return True
-        storm = await desk_storm(stack, tenant, args.tickets, args.lead, args.profile)
+        storm = await desk_storm(stack, tenant, args.tickets, args.lead, args.settle, args.profile)
         load_storm = load()
 
     due: datetime = storm["due"]
@@ -443,6 +467,7 @@ async def measure(args: argparse.Namespace) -> bool:
             else "in memory"
         )
         + f", {args.tickets} tickets beside {args.open} open"
+        + (" (rows only)" if args.open_rows_only else "")
     )
     print(f"\n## breach_storm — {where} — {machine()}\n")
     print(
@@ -470,13 +495,15 @@ async def measure(args: argparse.Namespace) -> bool:
         f"x {storm['breached']} breaches) -> "
         + ("EXACTLY ONCE: OK" if exactly_once else "MISMATCH: FAILED")
     )
-    print("\nworker's SDK latencies during the storm (mean ms per task):\n")
-    print(table(["histogram", "n", "mean ms"], storm["profile"]))
-    cpu = storm["cpu"]
-    print(
-        "\nCPU seconds during the storm (due instant to last notice): "
-        + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items() if v >= 0.05)
-    )
+    print("\nthe worker's SDK metrics over the storm (histograms: mean ms; counters):\n")
+    print(table(["SDK metric", "n", "mean ms"], storm["profile"]))
+    print()
+    n = args.tickets
+    for what, cpu in (("baseline, per timer", baseline_cpu), ("storm, per breach", storm["cpu"])):
+        print(
+            f"CPU ms {what} (from the instant to the last one): "
+            + ", ".join(f"{k} {v / n * 1000:.1f}" for k, v in cpu.items() if v >= 0.05)
+        )
     return exactly_once
 
 
@@ -484,6 +511,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tickets", type=int, default=1000, help="breaching together")
     parser.add_argument("--open", type=int, default=10_000, help="open tickets beside them")
+    parser.add_argument(
+        "--open-rows-only",
+        action="store_true",
+        help="the open tickets as rows only, without workflows (quicker to seed)",
+    )
     parser.add_argument("--engine", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument(
         "--temporal-file", action="store_true", help="the dev server on a SQLite file"
@@ -492,6 +524,12 @@ def main() -> None:
         "--server-default-pragmas",
         action="store_true",
         help="with --temporal-file: the dev server's own SQLite settings, not `desk dev`'s",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=300.0,
+        help="seconds after the due instant to wait for the last notice",
     )
     parser.add_argument(
         "--profile", help="write py-spy's collapsed stacks of the worker during the storm here"
