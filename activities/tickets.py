@@ -48,6 +48,11 @@ class TicketActivities:
     async def _write_pending(self) -> None:
         while self._pending:
             group, self._pending = self._pending[:GROUP_MAX], self._pending[GROUP_MAX:]
+            # An attempt that timed out meanwhile was cancelled and is retried by Temporal
+            # with the same batch: writing the stale one too would only lengthen the queue.
+            group = [(batch, done) for batch, done in group if not done.done()]
+            if not group:
+                continue
             try:
                 await self._write([batch for batch, _ in group])
             except Exception as exc:
