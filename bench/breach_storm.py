@@ -432,7 +432,7 @@ async def measure(args: argparse.Namespace) -> bool:
         seeded_s = await seed_open(stack, tenant, args.open, not args.open_rows_only)
         load_before = load()
         baseline, baseline_cpu = await baseline_storm(
-            stack, args.tickets, max(20.0, args.tickets / 40)
+            stack, args.tickets, args.baseline_lead or max(20.0, args.tickets / 10)
         )
         load_baseline = load()
         if args.baseline_only:
@@ -524,6 +524,12 @@ def main() -> None:
         "--server-default-pragmas",
         action="store_true",
         help="with --temporal-file: the dev server's own SQLite settings, not `desk dev`'s",
+    )
+    parser.add_argument(
+        "--baseline-lead",
+        type=float,
+        default=0,
+        help="seconds from the baseline's first start to its timers (default: N/10, >= 20)",
     )
     parser.add_argument(
         "--settle",
