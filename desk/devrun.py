@@ -236,6 +236,17 @@ def worker_env(settings: Settings, env: dict[str, str], index: int) -> dict[str,
 # Temporal would forget updates whose projection rows are already in the app database.
 SQLITE_PRAGMAS = {"journal_mode": "wal", "synchronous": "full", "busy_timeout": "5000"}
 
+
+def temporal_store_args() -> list[str]:
+    """The dev server's ``--sqlite-pragma`` arguments for its file (benches start theirs
+    the same way)."""
+    return [
+        arg
+        for name, value in SQLITE_PRAGMAS.items()
+        for arg in ("--sqlite-pragma", f"{name}={value}")
+    ]
+
+
 # The CLI's dev server forces a database read (under a lock) for every search-attribute
 # lookup, so that attributes added by `temporal operator` show at once. Ours are registered
 # at start (--search-attribute, or `desk temporal setup` before the worker runs), so the
@@ -258,13 +269,12 @@ def temporal_command(settings: Settings) -> list[str]:
         str(settings.temporal_ui_port),
         "--db-filename",
         str(settings.data_dir / "temporal.db"),
+        *temporal_store_args(),
         "--ui-disable-news-fetch",  # no outside calls from the UI
         "--log-level",
         "error",  # its shutdown chatter is all WARN
         *search_attribute_cli_args(),
     ]
-    for name, value in SQLITE_PRAGMAS.items():
-        argv += ["--sqlite-pragma", f"{name}={value}"]
     for key, value in DYNAMIC_CONFIG.items():
         argv += ["--dynamic-config-value", f"{key}={value}"]
     if settings.temporal_namespace != "default":  # "default" always exists

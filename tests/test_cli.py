@@ -314,6 +314,7 @@ def test_dev_temporal_command_persists_state_and_registers_search_attributes(tmp
     assert f"--db-filename {tmp_path / 'temporal.db'}" in joined
     assert "--port 17001" in joined and "--ui-port 17002" in joined
     assert "--headless" not in argv
+    assert "--sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=full" in joined
     for key in SEARCH_ATTRIBUTES:
         assert f"--search-attribute {key.name}=" in joined
 

@@ -9,9 +9,11 @@ suite only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -205,6 +207,10 @@ def test_desk_dev_serves_logs_in_and_stops_cleanly(dev, tmp_path):
     # The state lives in the data directory: Temporal's SQLite file beside the app's.
     data_dir = Path(env["DESK_DATA_DIR"])
     assert (data_dir / "temporal.db").exists() and (data_dir / "desk.db").exists()
+    # Temporal's file is in WAL mode (desk.devrun.SQLITE_PRAGMAS): a burst of timers
+    # does not queue behind the disk syncs of a rollback journal.
+    with contextlib.closing(sqlite3.connect(data_dir / "temporal.db")) as temporal_db:
+        assert temporal_db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
     # A second run on the same ports: one line naming the port and its setting.
     second = subprocess.run(

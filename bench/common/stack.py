@@ -48,7 +48,7 @@ from desk.temporal import SEARCH_ATTRIBUTES
 
 BENCH_DIR = Path(__file__).resolve().parents[1]  # for `python -m common.<baseline>`
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-START_TIMEOUT_S = 90.0
+START_TIMEOUT_S = 180.0  # a loaded machine imports slowly
 TOKEN_MINUTES = 600  # a full-size run outlasts the default 15-minute access token
 
 
@@ -89,7 +89,9 @@ class StackOptions:
     # Scale-out on one machine: more worker / API processes (named worker-2, api-2, ...).
     workers: int = 1
     apis: int = 1
-    dev_server_args: list[str] = field(default_factory=list)  # e.g. --dynamic-config-value
+    # More arguments of `temporal server start-dev` (`desk dev`'s SQLite pragmas, a
+    # --dynamic-config-value).
+    dev_server_args: list[str] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)  # workers and APIs: a switch
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk import metrics
 from desk.auth.models import User
+from desk.db.engine import READ_ONLY
 from desk.live.feed import notification_event, publish
 from desk.notifications.contracts import SlaNotice
 from desk.notifications.email import (
@@ -124,6 +125,7 @@ async def email_notice(
     if not email_enabled(settings):
         return []
     async with sessionmaker() as session:
+        await session.connection(execution_options=READ_ONLY)  # no write lock on SQLite
         recipients = await sla_recipients(
             session, notice.organization_id, notice.kind, notice.assignee_id
         )

@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk import metrics
+from desk.db.engine import READ_ONLY
 from desk.db.types import utcnow
 from desk.notifications import deliveries
 from desk.notifications.deliveries import FAILED, PENDING
@@ -312,6 +313,9 @@ async def deliver_event(
     RetryableDeliveryError after all were tried (a retry re-sends only the unsettled ones).
     """
     async with sessionmaker() as session:
+        # Only a read: on SQLite it must not take the write lock, which every SLA breach
+        # of a storm needs for its projection (most organizations have no webhook).
+        await session.connection(execution_options=READ_ONLY)
         hooks = await webhooks_for_event(session, organization_id, event)
     outcomes = await asyncio.gather(
         *(
