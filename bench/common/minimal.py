@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from collections.abc import Callable, Sequence
 
 from temporalio import workflow
 from temporalio.client import Client
@@ -39,24 +40,33 @@ class MinimalWorkflow:
         return self.version
 
 
-async def serve(address: str, task_queue: str) -> None:
+async def serve(
+    name: str,
+    address: str,
+    task_queue: str,
+    workflows: Sequence[type],
+    activities: Sequence[Callable],
+) -> None:
+    """Poll ``task_queue`` with a worker of the SDK's default settings until SIGINT/SIGTERM;
+    "``name`` worker polling" tells the bench it is ready."""
     client = await Client.connect(address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Worker(client, task_queue=task_queue, workflows=[MinimalWorkflow]):
-        print("minimal worker polling", flush=True)
+    async with Worker(client, task_queue=task_queue, workflows=workflows, activities=activities):
+        print(f"{name} worker polling", flush=True)
         await stop.wait()
 
 
-def main() -> None:
+def worker_main(name: str, workflows: Sequence[type], activities: Sequence[Callable] = ()) -> None:
+    """A baseline worker process: ``--address HOST:PORT --task-queue Q``."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--address", required=True)
     parser.add_argument("--task-queue", required=True)
     args = parser.parse_args()
-    asyncio.run(serve(args.address, args.task_queue))
+    asyncio.run(serve(name, args.address, args.task_queue, workflows, activities))
 
 
 if __name__ == "__main__":
-    main()
+    worker_main("minimal", [MinimalWorkflow])

@@ -8,15 +8,12 @@ worker in a process of its own, as the application's worker runs in its own.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import signal
 import time
 from datetime import datetime, timedelta
 
 from temporalio import activity, workflow
-from temporalio.client import Client
-from temporalio.worker import Worker
+
+from common.minimal import worker_main
 
 
 @activity.defn
@@ -40,24 +37,5 @@ class TimerWorkflow:
         )
 
 
-async def serve(address: str, task_queue: str) -> None:
-    client = await Client.connect(address)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with Worker(client, task_queue=task_queue, workflows=[TimerWorkflow], activities=[stamp]):
-        print("timer worker polling", flush=True)
-        await stop.wait()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--address", required=True)
-    parser.add_argument("--task-queue", required=True)
-    args = parser.parse_args()
-    asyncio.run(serve(args.address, args.task_queue))
-
-
 if __name__ == "__main__":
-    main()
+    worker_main("timer", [TimerWorkflow], [stamp])
