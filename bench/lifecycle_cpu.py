@@ -38,16 +38,15 @@ from common.minimal import MinimalWorkflow
 from common.stack import Stack, StackOptions, cpu_seconds, http_client, pids_matching
 from common.stats import Run, machine, ratio, run_load, table
 
+from desk.devrun import dynamic_config_args
 from desk.enums import Role
 
 CONCURRENCY = 10
 WARMUP = 20
 SETTLE_S = 1.5  # after a phase: the worker's last local activities and polls land inside it
 BODY = {"subject": "Printer on fire", "description": "Smoke since 9 am.", "priority": "HIGH"}
-NO_SA_REFRESH = [
-    "--dynamic-config-value",
-    "system.forceSearchAttributesCacheRefreshOnRead=false",
-]
+# `desk dev`'s dynamic config (the search-attribute cache flag), against the CLI's default.
+NO_SA_REFRESH = dynamic_config_args()
 KINDS = ("temporal", "api", "worker", "postgres", "bench")
 # What each phase does not use: idle but polling (or holding a pool), reported apart.
 IDLE = {"lifecycle": ("minimal",), "baseline": ("api", "worker", "postgres")}

@@ -254,6 +254,15 @@ def temporal_store_args() -> list[str]:
 DYNAMIC_CONFIG = {"system.forceSearchAttributesCacheRefreshOnRead": "false"}
 
 
+def dynamic_config_args() -> list[str]:
+    """The dev server's ``--dynamic-config-value`` arguments (benches measure them)."""
+    return [
+        arg
+        for key, value in DYNAMIC_CONFIG.items()
+        for arg in ("--dynamic-config-value", f"{key}={value}")
+    ]
+
+
 def temporal_command(settings: Settings) -> list[str]:
     """``temporal server start-dev`` with the Web UI, a persistent SQLite file and our
     search attributes."""
@@ -275,8 +284,7 @@ def temporal_command(settings: Settings) -> list[str]:
         "error",  # its shutdown chatter is all WARN
         *search_attribute_cli_args(),
     ]
-    for key, value in DYNAMIC_CONFIG.items():
-        argv += ["--dynamic-config-value", f"{key}={value}"]
+    argv += dynamic_config_args()
     if settings.temporal_namespace != "default":  # "default" always exists
         argv += ["--namespace", settings.temporal_namespace]
     return argv
