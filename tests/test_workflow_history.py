@@ -107,7 +107,9 @@ async def test_recorded_histories_replay(history_file: Path, sandbox: bool):
 
 
 def test_histories_are_recorded():
-    assert list(HISTORIES.glob("*.json")), "run `python -m tests.histories.record` once"
+    assert list(HISTORIES.glob("*.json")), (
+        "run `python -m tests.histories.record walkthrough NAME` once"
+    )
 
 
 @pytest.mark.temporal

@@ -10,6 +10,13 @@ The projector coalesces: whatever accumulated while a write was in flight goes o
 next write. If the database is down the write is retried with backoff for as long as it
 takes; nothing accepted is lost.
 
+Nothing reaches the database before history holds it. A workflow task that accepts an
+update can still be lost (its worker killed, its timeout passed), and then the update never
+happened; so a change an update made is written by a regular activity, which the server
+dispatches only once that task is recorded. Changes the timers alone decided are written by
+a local activity inside their task: a retried task decides them again, the same, because an
+update first applies whatever had fallen due (``_apply``), so they always come first.
+
 The SLA clock (``desk.sla.tracker``) lives in the state and is fed every event. The loop
 sleeps on one durable timer, named in the UI, until the earliest of the next SLA warning or
 due instant and the auto-close instant; any change re-arms it. A warning or breach becomes
@@ -79,6 +86,11 @@ ERROR_MISSING_SLA_TARGETS = "MissingSlaTargets"
 
 AUTO_CLOSE_TIMER = "Auto-close resolved ticket"
 
+# Histories recorded before it projected updates inside their accepting task.
+PATCH_PROJECT_AFTER_HISTORY = "project-updates-after-history"
+# A projection is one short transaction; a worker lost mid-write hands it on after this.
+PROJECTION_TIMEOUT = timedelta(seconds=15)
+
 # Each remote channel of an SLA announcement is its own activity with its own patience:
 # email and webhooks give up after an hour. (The in-app rows must land: they go with the
 # projection, retried forever.)
@@ -110,6 +122,9 @@ class TicketWorkflow:
         # those whose in-app notifications the next projection writes.
         self._notices: list[SlaNotice] = []
         self._in_app: list[SlaNotice] = []
+        # An update changed the state since the last projection began: the next one must
+        # wait until the task that accepted it is in history.
+        self._update_unprojected = False
 
     # --- the main loop: project, fire timers, continue-as-new, complete -----------------
 
@@ -270,16 +285,28 @@ class TicketWorkflow:
             state=snapshot, audit=self._audit, comments=self._comments, notices=self._in_app
         )
         self._audit, self._comments, self._in_app = [], [], []
-        # A local activity: it runs in the worker that holds the workflow task, so a change
-        # costs no activity dispatch through the server and no second workflow task. Its
-        # result is still recorded in history; a worker lost mid-write hands it to the next.
-        await workflow.execute_local_activity(
-            "project_ticket",
-            batch,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=PROJECTION_RETRY,
-            summary=f"Project v{snapshot.version}",
-        )
+        summary = f"Project v{snapshot.version}"
+        if self._update_unprojected:
+            self._update_unprojected = False
+            # Scheduled by this task, run only once the server has recorded it (and the
+            # update it accepts).
+            await workflow.execute_activity(
+                "project_ticket",
+                batch,
+                start_to_close_timeout=PROJECTION_TIMEOUT,
+                retry_policy=PROJECTION_RETRY,
+                summary=summary,
+            )
+        else:
+            # Timers alone decided it: run inside this task, no dispatch through the server
+            # and no second workflow task; a retried task writes the same again.
+            await workflow.execute_local_activity(
+                "project_ticket",
+                batch,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=PROJECTION_RETRY,
+                summary=summary,
+            )
         self._projected = snapshot
 
     # --- state changes (synchronous: no await between decision and mutation) ------------
@@ -399,10 +426,16 @@ class TicketWorkflow:
         info = workflow.current_update_info()
         update_id = info.id if info else None
         if update_id is None or update_id not in self._recent:
+            after_history = workflow.patched(PATCH_PROJECT_AFTER_HISTORY)
+            if after_history:
+                # What fell due before this request is decided before it, as a retry of
+                # this task without the request would decide it.
+                self._fire_timers()
             decision = decide()
             self._check(decision)
             if decision.applies:
                 mutate()
+                self._update_unprojected = after_history
             self._updates_this_run += 1
             if update_id is not None:
                 self._recent.append(update_id)

@@ -1,7 +1,7 @@
-"""Record a TicketWorkflow history for the replay test:
-``python -m tests.histories.record`` (writes tests/histories/ticket_walkthrough.json), or
-``python -m tests.histories.record --breach NAME`` (a ticket whose SLA warns and breaches
-within seconds, then resolves: writes tests/histories/NAME.json).
+"""Record a TicketWorkflow history for the replay test, to tests/histories/NAME.json:
+``python -m tests.histories.record walkthrough NAME`` (the old system's walkthrough), or
+``python -m tests.histories.record breach NAME`` (a ticket whose SLA warns and breaches
+within seconds, then resolves).
 
 Runs the old system's walkthrough against a throwaway dev server and SQLite database. The
 committed histories are the replay test's guard: a workflow change must keep them replaying
@@ -37,7 +37,7 @@ from tests.support.workflows import actor, new_ticket_state, start_ticket
 from worker import build_worker
 from workflows.ticket import TicketWorkflow
 
-OUT = Path(__file__).parent / "ticket_walkthrough.json"
+HERE = Path(__file__).parent
 
 
 # Seconds-long targets for the breach history: warning at 50 % (1.5 s), breach at 3 s.
@@ -46,7 +46,7 @@ BREACH_TARGETS = SlaTargets.from_minutes(
 )
 
 
-async def record(breach: str | None) -> None:
+async def record(path: str, name: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/record.db"
         await upgrade_async(url)
@@ -73,7 +73,7 @@ async def record(breach: str | None) -> None:
         try:
             async with build_worker(env.client, settings, sessionmaker):
                 handle = await start_ticket(env.client, "record", new_ticket_state(org, customer))
-                if breach:
+                if path == "breach":
                     steps = _breach_steps(manager, agent)
                 else:
                     steps = _walkthrough_steps(customer, manager, agent)
@@ -84,7 +84,7 @@ async def record(breach: str | None) -> None:
                     await handle.execute_update(update, request)
                 await handle.result()
                 history = await handle.fetch_history()
-            out = OUT.with_name(f"{breach}.json") if breach else OUT
+            out = HERE / f"{name}.json"
             out.write_text(history.to_json())
             print(f"wrote {out} ({len(history.events)} events)")
         finally:
@@ -130,5 +130,9 @@ def _breach_steps(manager: User, agent: User) -> list:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--breach", metavar="NAME", help="record the SLA breach history")
-    asyncio.run(record(parser.parse_args().breach))
+    parser.add_argument("path", choices=("walkthrough", "breach"), help="the ticket's story")
+    parser.add_argument("name", help="the history's file name, without .json; a new one")
+    args = parser.parse_args()
+    if (HERE / f"{args.name}.json").exists():
+        parser.error(f"{args.name}.json exists: a recorded history is never re-recorded")
+    asyncio.run(record(args.path, args.name))
