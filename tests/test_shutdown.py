@@ -1,6 +1,6 @@
 """Graceful shutdown on SIGTERM, of real processes: the worker lets its running activities
-finish (a local one, the projection write; a regular one, a webhook POST) then exits 0; the
-API answers the requests in flight and takes no new connections."""
+finish (an update's projection write, a webhook POST) then exits 0; the API answers the
+requests in flight and takes no new connections."""
 
 from __future__ import annotations
 
@@ -52,13 +52,13 @@ async def hold_ticket_writes(engine: AsyncEngine) -> AsyncIterator[None]:
 # --- The worker ------------------------------------------------------------------------------
 
 
-async def _local_activities_running(worker: ServiceProcess) -> float:
-    """Local activities running in the worker now, from the SDK's slot gauge on /metrics."""
+async def _activities_running(worker: ServiceProcess) -> float:
+    """Activities running in the worker now, from the SDK's slot gauge on /metrics."""
     exposition = (await worker.get("/metrics")).text
     used = sample(
         exposition,
         "temporal_worker_task_slots_used",
-        worker_type="LocalActivityWorker",
+        worker_type="ActivityWorker",
         task_queue=worker.task_queue,
     )
     return used or 0
@@ -67,7 +67,7 @@ async def _local_activities_running(worker: ServiceProcess) -> float:
 async def test_sigterm_lets_the_running_projection_finish_then_exits_0(
     settings, dev_server, tmp_path, world, sessionmaker, engine
 ):
-    # The projection write is a local activity: it runs inside the worker's workflow task.
+    # An update's projection write is an activity of the worker that accepted it.
     org = await world.org()
     requester, manager = await world.user(org), await world.user(org, Role.MANAGER)
     state = new_ticket_state(org, requester)
@@ -81,7 +81,7 @@ async def test_sigterm_lets_the_running_projection_finish_then_exits_0(
                 wait_for_stage=WorkflowUpdateStage.ACCEPTED,
             )
             # The write has started and waits on the lock.
-            await eventually(lambda: _local_activities_running(worker))
+            await eventually(lambda: _activities_running(worker))
             worker.process.send_signal(signal.SIGTERM)
             # The worker is shutting down (its health says so) while the write still waits.
             await eventually(lambda: _status_is(worker, 503))
