@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from common.stack import Stack, StackOptions, Tenant, http_client
+from common.stack import Stack, StackOptions, Tenant, TicketCalls, http_client
 from common.stats import machine, percentile, run_load, table
 from common.timers import TimerWorkflow
 from sqlalchemy import func, insert, select, update
@@ -255,27 +255,17 @@ async def desk_storm(
 ) -> dict:
     """``count`` URGENT tickets created, then accepted while their calendar is closed;
     all breach together ``FIRST_RESPONSE_S`` after it opens."""
-    customer, manager = tenant.headers[Role.CUSTOMER], tenant.headers[Role.MANAGER]
-    ids: list[str] = []
     async with http_client(stack.api_url, CONCURRENCY) as api:
-
-        async def create(_: int) -> None:
-            body = {"subject": "Filed over the weekend", "priority": "URGENT"}
-            response = await api.post("/api/v1/tickets", json=body, headers=customer)
-            response.raise_for_status()
-            ids.append(response.json()["id"])
-
-        async def accept(i: int) -> None:
-            path = f"/api/v1/internal/tickets/{ids[i]}/accept"
-            (await api.post(path, headers=manager)).raise_for_status()
-
-        created = await run_load("create", create, count=count, concurrency=CONCURRENCY)
+        body = {"subject": "Filed over the weekend", "priority": "URGENT"}
+        calls = TicketCalls(api, tenant, body)
+        ids = calls.ids
+        created = await run_load("create", calls.create, count=count, concurrency=CONCURRENCY)
         # Accepting takes about twice as long as creating: the calendar opens after that.
         lead = lead_s or max(10.0, 2.5 * created.wall_s + 5)
         opens_at = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
         await storm_policy(stack, tenant, opens_at)
         due = opens_at + timedelta(seconds=FIRST_RESPONSE_S)
-        accepted = await run_load("accept", accept, count=len(ids), concurrency=CONCURRENCY)
+        accepted = await run_load("accept", calls.accept, count=len(ids), concurrency=CONCURRENCY)
     left = (opens_at - datetime.now(UTC)).total_seconds()
     print(
         f"  storm: {len(ids)} created ({created.rate:.0f}/s), accepted ({accepted.rate:.0f}/s); "

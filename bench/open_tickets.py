@@ -19,11 +19,11 @@ import uuid
 from pathlib import Path
 
 from common.minimal import MinimalWorkflow
-from common.stack import Stack, StackOptions, Tenant, http_client, rss_mib
+from common.stack import Stack, StackOptions, Tenant, TicketCalls, http_client, rss_mib
 from common.stats import Run, machine, percentile, run_load, table
 from sqlalchemy import func, select, update
 
-from desk.enums import Priority, Role
+from desk.enums import Priority
 from desk.notifications.models import Notification
 from desk.sla.models import SlaPolicy
 from desk.tickets.models import Ticket
@@ -63,28 +63,16 @@ async def _phases(stack: Stack, tenant: Tenant, count: int) -> tuple[list[list],
     worker_pid = stack.pid("worker")
     db = stack.temporal_db_file
     rows = [["start (no tickets)", rss_mib(worker_pid), db_size_mib(db), 0]]
-    customer = tenant.headers[Role.CUSTOMER]
-    manager = tenant.headers[Role.MANAGER]
-    ids: list[str] = []
     runs = []
     async with http_client(stack.api_url, CONCURRENCY) as api:
-
-        async def create(_: int) -> None:
-            response = await api.post("/api/v1/tickets", json=BODY, headers=customer)
-            if response.status_code != 201:
-                raise RuntimeError(f"{response.status_code} {response.text[:200]}")
-            ids.append(response.json()["id"])
-
-        async def accept(i: int) -> None:
-            path = f"/api/v1/internal/tickets/{ids[i]}/accept"
-            response = await api.post(path, headers=manager)
-            if response.status_code != 200:
-                raise RuntimeError(f"{response.status_code} {response.text[:200]}")
-
-        runs.append(await run_load("create (HTTP)", create, count=count, concurrency=CONCURRENCY))
+        calls = TicketCalls(api, tenant, BODY)
+        ids = calls.ids
+        runs.append(
+            await run_load("create (HTTP)", calls.create, count=count, concurrency=CONCURRENCY)
+        )
         rows.append([f"{len(ids):,} created (NEW)", rss_mib(worker_pid), db_size_mib(db), len(ids)])
         runs.append(
-            await run_load("accept (HTTP)", accept, count=len(ids), concurrency=CONCURRENCY)
+            await run_load("accept (HTTP)", calls.accept, count=len(ids), concurrency=CONCURRENCY)
         )
         rows.append(
             [
@@ -128,23 +116,13 @@ async def measure_breach_lateness(stack: Stack, tenant: Tenant, size: int, targe
             )
         )
         await session.commit()
-    customer, manager = tenant.headers[Role.CUSTOMER], tenant.headers[Role.MANAGER]
-    ids: list[str] = []
     async with http_client(stack.api_url, CONCURRENCY) as api:
-
-        async def create(_: int) -> None:
-            body = {"subject": "Everything is down", "priority": "URGENT"}
-            response = await api.post("/api/v1/tickets", json=body, headers=customer)
-            response.raise_for_status()
-            ids.append(response.json()["id"])
-
-        async def accept(i: int) -> None:
-            path = f"/api/v1/internal/tickets/{ids[i]}/accept"
-            (await api.post(path, headers=manager)).raise_for_status()
-
-        await run_load("slice create", create, count=size, concurrency=CONCURRENCY)
-        burst = await run_load("slice accept", accept, count=len(ids), concurrency=CONCURRENCY)
-    slice_ids = [uuid.UUID(i) for i in ids]
+        calls = TicketCalls(api, tenant, {"subject": "Everything is down", "priority": "URGENT"})
+        await run_load("slice create", calls.create, count=size, concurrency=CONCURRENCY)
+        burst = await run_load(
+            "slice accept", calls.accept, count=len(calls.ids), concurrency=CONCURRENCY
+        )
+    slice_ids = [uuid.UUID(i) for i in calls.ids]
 
     async def breached() -> list:
         async with stack.sessionmaker() as session:

@@ -410,6 +410,32 @@ def http_client(base_url: str, concurrency: int) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60)
 
 
+class TicketCalls:
+    """Filing and accepting tickets over HTTP, one call per ``run_load`` step: ``create``
+    files one ticket as the tenant's customer and keeps its id in ``ids``; ``accept(i)``
+    accepts the ``i``-th as its manager. A refusal stops the run with its body."""
+
+    def __init__(self, api: httpx.AsyncClient, tenant: Tenant, body: dict):
+        self.ids: list[str] = []
+        self._api, self._body = api, body
+        self._customer = tenant.headers[Role.CUSTOMER]
+        self._manager = tenant.headers[Role.MANAGER]
+
+    async def create(self, _: int) -> None:
+        response = await self._api.post("/api/v1/tickets", json=self._body, headers=self._customer)
+        _expect(response, 201)
+        self.ids.append(response.json()["id"])
+
+    async def accept(self, i: int) -> None:
+        path = f"/api/v1/internal/tickets/{self.ids[i]}/accept"
+        _expect(await self._api.post(path, headers=self._manager), 200)
+
+
+def _expect(response: httpx.Response, status: int) -> None:
+    if response.status_code != status:
+        raise RuntimeError(f"{response.status_code} {response.text[:200]}")
+
+
 # --- CPU accounting: where the time of a run went ----------------------------------------
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
