@@ -41,9 +41,9 @@ from sqlalchemy.engine import make_url
 
 import desk.db.models  # noqa: F401 - every mapper
 from desk.admin.organizations import create_organization
-from desk.auth.models import PortalSession, User
+from desk.auth.models import User
 from desk.auth.security import create_access_token
-from desk.auth.sessions import SESSION_COOKIE, hash_session_token
+from desk.auth.sessions import SESSION_COOKIE, open_session
 from desk.db.engine import create_engine, create_sessionmaker
 from desk.db.migrate import upgrade_async
 from desk.db.types import utcnow
@@ -169,16 +169,7 @@ async def seed(sessionmaker, settings: Settings, count: int, agents: int = 1):
             await session.execute(insert(Ticket), rows[chunk : chunk + 1000])
         tokens = {}
         for role in (Role.AGENT, Role.MANAGER):
-            tokens[role] = secrets.token_urlsafe(32)
-            session.add(
-                PortalSession(
-                    organization_id=org.id,
-                    user_id=users[role].id,
-                    token_hash=hash_session_token(tokens[role]),
-                    created_at=now,
-                    expires_at=now + timedelta(hours=12),
-                )
-            )
+            tokens[role] = open_session(session, users[role], now=now, lifetime=timedelta(hours=12))
         await session.commit()
     bearer = create_access_token(
         settings,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -20,8 +19,7 @@ from common.stack import Stack, StackOptions, http_client
 from common.stats import latency_table, machine, run_load
 from reports import LIST_PAGE, PAGE, _quarter, interleaved, load
 
-from desk.auth.models import PortalSession
-from desk.auth.sessions import SESSION_COOKIE, hash_session_token
+from desk.auth.sessions import SESSION_COOKIE, open_session
 from desk.enums import Role
 
 API_REPORT = "API report, quarter by week (GET /api/v1/reports/sla)"
@@ -30,18 +28,8 @@ API_REPORT = "API report, quarter by week (GET /api/v1/reports/sla)"
 async def manager_cookie(stack: Stack, user) -> dict[str, str]:
     """A portal session for ``user``, as signing in makes one (the header a browser sends)."""
     assert stack.sessionmaker is not None
-    token = secrets.token_urlsafe(32)
-    now = datetime.now(UTC)
     async with stack.sessionmaker() as session:
-        session.add(
-            PortalSession(
-                organization_id=user.organization_id,
-                user_id=user.id,
-                token_hash=hash_session_token(token),
-                created_at=now,
-                expires_at=now + timedelta(hours=12),
-            )
-        )
+        token = open_session(session, user, now=datetime.now(UTC), lifetime=timedelta(hours=12))
         await session.commit()
     return {"Cookie": f"{SESSION_COOKIE}={token}"}
 

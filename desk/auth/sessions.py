@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,13 +31,9 @@ def session_lifetime(settings: Settings) -> timedelta:
     return timedelta(hours=settings.session_hours)
 
 
-async def sign_in(
-    session: AsyncSession, settings: Settings, email: str, password: str
-) -> tuple[User, str]:
-    """Check the credentials (lockout included) and open a portal session; commits.
-    Returns the user and the cookie's token."""
-    user = await authenticate(session, settings, email, password)
-    now = utcnow()
+def open_session(session: AsyncSession, user: User, *, now: datetime, lifetime: timedelta) -> str:
+    """Add a portal session of ``user`` (its token's hash only) to ``session``, uncommitted;
+    returns the cookie's token."""
     token = secrets.token_urlsafe(32)
     session.add(
         PortalSession(
@@ -45,9 +41,20 @@ async def sign_in(
             user_id=user.id,
             token_hash=hash_session_token(token),
             created_at=now,
-            expires_at=now + session_lifetime(settings),
+            expires_at=now + lifetime,
         )
     )
+    return token
+
+
+async def sign_in(
+    session: AsyncSession, settings: Settings, email: str, password: str
+) -> tuple[User, str]:
+    """Check the credentials (lockout included) and open a portal session; commits.
+    Returns the user and the cookie's token."""
+    user = await authenticate(session, settings, email, password)
+    now = utcnow()
+    token = open_session(session, user, now=now, lifetime=session_lifetime(settings))
     # Sign-ins are rare next to page views: a good moment to drop sessions that ran out.
     await session.execute(delete(PortalSession).where(PortalSession.expires_at <= now))
     await session.commit()
