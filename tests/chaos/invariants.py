@@ -16,8 +16,10 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
@@ -29,6 +31,8 @@ from desk.tickets.models import AuditLog, Comment, Ticket
 from tests.chaos.load import Journal, Load
 from tests.support.receivers import Receiver
 from workflows.ticket import TicketWorkflow
+
+T = TypeVar("T")
 
 BREACHED = "breached"
 
@@ -110,27 +114,11 @@ async def check_safety(subject: Subject) -> list[str]:
     journal = subject.load.journal
     found = _no_server_errors(journal)
     async with subject.sessionmaker() as session:
-        tickets = {
-            str(t.id): t
-            for t in await session.scalars(
-                select(Ticket).where(Ticket.organization_id == subject.organization_id)
-            )
-        }
-        audits = list(
-            await session.scalars(
-                select(AuditLog).where(AuditLog.organization_id == subject.organization_id)
-            )
-        )
-        comments = list(
-            await session.scalars(
-                select(Comment).where(Comment.organization_id == subject.organization_id)
-            )
-        )
-        files = list(
-            await session.scalars(
-                select(Attachment).where(Attachment.organization_id == subject.organization_id)
-            )
-        )
+        org = subject.organization_id
+        tickets = {str(t.id): t for t in await _rows(session, Ticket, org)}
+        audits = await _rows(session, AuditLog, org)
+        comments = await _rows(session, Comment, org)
+        files = await _rows(session, Attachment, org)
     by_ticket: dict[str, list[AuditLog]] = {}
     for entry in audits:
         by_ticket.setdefault(str(entry.ticket_id), []).append(entry)
@@ -226,49 +214,24 @@ def _uploads(subject: Subject, files: list[Attachment]) -> list[str]:
     return found
 
 
+async def _rows(session: AsyncSession, model: type[T], org: uuid.UUID, *where) -> list[T]:
+    """Every row of ``model`` in the scenario's organization (and ``where``)."""
+    query = select(model).where(model.organization_id == org, *where)
+    return list(await session.scalars(query))
+
+
 # --- Liveness ----------------------------------------------------------------------------
 
 
 async def check_liveness(subject: Subject) -> list[str]:
     async with subject.sessionmaker() as session:
-        tickets = list(
-            await session.scalars(
-                select(Ticket).where(Ticket.organization_id == subject.organization_id)
-            )
-        )
-        audits = list(
-            await session.scalars(
-                select(AuditLog).where(AuditLog.organization_id == subject.organization_id)
-            )
-        )
-        facts = list(
-            await session.scalars(
-                select(SlaFact).where(SlaFact.organization_id == subject.organization_id)
-            )
-        )
-        notices = list(
-            await session.scalars(
-                select(Notification).where(
-                    Notification.organization_id == subject.organization_id,
-                    Notification.kind == "SLA_BREACHED",
-                )
-            )
-        )
-        emails = list(
-            await session.scalars(
-                select(EmailDelivery).where(
-                    EmailDelivery.organization_id == subject.organization_id
-                )
-            )
-        )
-        hooks = list(
-            await session.scalars(
-                select(WebhookDelivery).where(
-                    WebhookDelivery.organization_id == subject.organization_id,
-                    WebhookDelivery.event == "SLA_BREACHED",
-                )
-            )
-        )
+        org = subject.organization_id
+        tickets = await _rows(session, Ticket, org)
+        audits = await _rows(session, AuditLog, org)
+        facts = await _rows(session, SlaFact, org)
+        notices = await _rows(session, Notification, org, Notification.kind == "SLA_BREACHED")
+        emails = await _rows(session, EmailDelivery, org)
+        hooks = await _rows(session, WebhookDelivery, org, WebhookDelivery.event == "SLA_BREACHED")
     found = _gapless(tickets, audits)
     found += _breaches(subject, tickets, facts, notices, emails, hooks)
     found += await _workflows(subject, tickets)
